@@ -1,0 +1,129 @@
+"""Lengths of schedule phases: optimizer steps, epochs or fractions of the run.
+
+A length is written one of three ways:
+
+* ``int`` — a number of scheduler steps (optimizer steps with ``interval="step"``, the default);
+* ``float`` in ``(0, 1]`` — a fraction of the span the schedule runs over (the whole run for a
+  top-level schedule; the remaining span for the piece of a ``Warmup`` or ``Join``);
+* ``str`` — ``"3 epochs"`` (``"1 epoch"``, ``"0.5 epochs"``) or ``"120 steps"``.
+
+Everything is turned into integer steps here and nowhere else, against a :class:`RunLength`
+that :func:`run_length_from_trainer` reads from a real ``Trainer``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Union
+
+from lightning_lr._validate import check_int, fail
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+Length = Union[int, float, str]
+"""A length as users write it: steps (int), a fraction of the span (float) or ``"N epochs"``."""
+
+_TEXT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(epochs?|steps?)\s*$")
+_HOW = 'write an int for steps, a float in (0, 1] for a fraction of the run, or "N epochs"'
+
+
+@dataclass(frozen=True)
+class RunLength:
+    """How long the span a schedule runs over is, in scheduler steps.
+
+    Args:
+        total_steps: steps in the span, or ``None`` when unknown (no ``max_steps``/``max_epochs``).
+        steps_per_epoch: scheduler steps per training epoch, or ``None`` when unknown.
+    """
+
+    total_steps: int | None
+    steps_per_epoch: float | None = None
+
+    def remaining(self, after: int) -> RunLength:
+        """The span that starts ``after`` steps into this one."""
+        total = None if self.total_steps is None else max(self.total_steps - after, 0)
+        return RunLength(total, self.steps_per_epoch)
+
+    def scaled(self, every: int) -> RunLength:
+        """The same span counted in units of ``every`` steps."""
+        total = None if self.total_steps is None else math.ceil(self.total_steps / every)
+        per_epoch = None if self.steps_per_epoch is None else self.steps_per_epoch / every
+        return RunLength(total, per_epoch)
+
+
+def check_length(name: str, value: object, *, allow_zero: bool = False) -> Length:
+    """Validate how a length is written, without resolving it."""
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a length ({_HOW}), got {value!r}.")
+    if isinstance(value, int):
+        return check_int(name, value, 0 if allow_zero else 1)
+    if isinstance(value, float):
+        if not (math.isfinite(value) and 0.0 < value <= 1.0) and not (allow_zero and value == 0.0):
+            raise fail(name, value, "as a float is a fraction of the run and must lie in (0, 1]", _HOW + ".")
+        return value
+    if isinstance(value, str):
+        match = _TEXT.match(value)
+        if match is None:
+            raise fail(name, value, "is not a length", _HOW + ', e.g. "2 epochs" or "500 steps".')
+        if float(match.group(1)) == 0 and not allow_zero:
+            raise fail(name, value, "must be longer than zero")
+        return value
+    raise TypeError(f"`{name}` must be a length ({_HOW}), got {value!r} of type {type(value).__name__}.")
+
+
+def is_resolved(value: Length) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
+    """Turn a length into whole scheduler steps (at least 1 unless it was written as 0)."""
+    check_length(name, value, allow_zero=True)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if run is None or run.total_steps is None:
+            raise fail(
+                name, value, "is a fraction of the run, but the run length is unknown",
+                "Set `max_steps` or `max_epochs` on the Trainer, or give the length in steps.",
+            )
+        return max(1, round(value * run.total_steps)) if value > 0 else 0
+    match = _TEXT.match(value)
+    if match is None:  # unreachable after check_length; keeps the type checker honest
+        raise fail(name, value, "is not a length", _HOW + ".")
+    amount = float(match.group(1))
+    if match.group(2).startswith("step"):
+        if amount != int(amount):
+            raise fail(name, value, "must be a whole number of steps")
+        return int(amount)
+    if run is None or run.steps_per_epoch is None:
+        raise fail(
+            name, value, "is given in epochs, but the number of steps per epoch is unknown",
+            "Give the length in steps, or use a dataloader with a length.",
+        )
+    return max(1, round(amount * run.steps_per_epoch)) if amount > 0 else 0
+
+
+def run_length_from_trainer(
+    trainer: pl.Trainer, *, interval: Literal["step", "epoch"] = "step", frequency: int = 1
+) -> RunLength:
+    """Read the run's length from a Trainer, in scheduler steps.
+
+    With ``interval="step"`` a scheduler step is an optimizer step (gradient accumulation counts
+    once); with ``interval="epoch"`` it is an epoch. ``frequency`` groups that many into one.
+    """
+    total = trainer.estimated_stepping_batches  # also sets up the train dataloader
+    batches = trainer.num_training_batches
+    per_epoch: float | None = None
+    if math.isfinite(batches) and batches > 0:
+        per_epoch = float(math.ceil(batches / trainer.accumulate_grad_batches))
+    total_steps = int(total) if math.isfinite(total) else None
+    if interval == "epoch":
+        if per_epoch is None or total_steps is None:
+            total_steps = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        else:
+            total_steps = math.ceil(total_steps / per_epoch)
+        per_epoch = 1.0
+    return RunLength(total_steps, per_epoch).scaled(frequency)

@@ -1,0 +1,69 @@
+"""ScheduleLR: the thin torch adapter that applies a pure schedule to an optimizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from lightning_lr.schedules import Schedule, schedule_from_config
+
+
+class ScheduleLR(LRScheduler):
+    """A torch LR scheduler whose LR is ``base_lr * schedule(k)`` for each param group.
+
+    ``k`` counts ``step()`` calls, so param groups keep their LR ratios and any step's LR is
+    known without replaying the ones before it. ``state_dict()`` holds the schedule as plain data
+    (its ``class_path``/``init_args`` form), so a checkpoint loads with
+    ``torch.load(weights_only=True)`` and resume is exact.
+
+    Args:
+        optimizer: the optimizer whose param groups' ``lr`` is set.
+        schedule: a resolved :class:`~lightning_lr.schedules.Schedule` (lengths in steps).
+        last_epoch: index of the last step taken, for resuming by hand; -1 starts fresh.
+
+    Example:
+        >>> import torch
+        >>> from lightning_lr.schedules import StepDecay
+        >>> optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        >>> scheduler = ScheduleLR(optimizer, StepDecay(step_size=2, gamma=0.5))
+        >>> for _ in range(2):
+        ...     optimizer.step(); scheduler.step()
+        >>> scheduler.get_last_lr()
+        [0.5]
+    """
+
+    def __init__(self, optimizer: Optimizer, schedule: Schedule, last_epoch: int = -1) -> None:
+        if not isinstance(schedule, Schedule):
+            raise TypeError(
+                f"`schedule` must be a lightning_lr Schedule, got {schedule!r}. For torch schedulers "
+                "use them directly; for ReduceOnPlateau use the mixin or torch's ReduceLROnPlateau."
+            )
+        if not schedule.resolved:
+            raise ValueError(
+                f"`schedule` {schedule!r} still has lengths in epochs or fractions of the run. Resolve "
+                "it first: `schedule.resolve(run_length_from_trainer(trainer))`, or let "
+                "ConfigureOptimizersMixin build the scheduler."
+            )
+        self.schedule = schedule
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        factor = self.schedule.value(max(self.last_epoch, 0))
+        return [float(base) * factor for base in self.base_lrs]
+
+    _get_closed_form_lr = get_lr
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["schedule"] = self.schedule.to_config()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        schedule = schedule_from_config(state.pop("schedule"), name="state_dict['schedule']")
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"`state_dict['schedule']` must describe a Schedule, got {schedule!r}.")
+        super().load_state_dict(state)
+        self.schedule = schedule

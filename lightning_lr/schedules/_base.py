@@ -1,0 +1,137 @@
+"""The common base of every schedule, and the plain-data form schedules travel in."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import operator
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
+
+from lightning_lr.lengths import RunLength, is_resolved, resolve_length
+
+S = TypeVar("S", bound="Schedule")
+
+
+class Schedule(ABC):
+    """A learning-rate schedule: a pure function from the optimizer step to a multiplier.
+
+    ``schedule(k)`` is the factor that multiplies the peak (base) LR at optimizer step ``k``
+    (``k = 0`` is the first step). Subclasses are frozen dataclasses validated in
+    ``__post_init__``; they are picklable and have a closed form, so the LR at any step can be
+    computed without replaying the steps before it.
+
+    Lengths may be written in steps, epochs or fractions of the run (see
+    :mod:`lightning_lr.lengths`); :meth:`resolve` turns them into steps. This base is not a
+    dataclass on purpose: LightningCLI accepts ``class_path`` subclasses of it.
+    """
+
+    _lengths: ClassVar[tuple[str, ...]] = ()
+    """Names of the fields that hold lengths, resolved by :meth:`resolve`."""
+
+    @abstractmethod
+    def value(self, step: int) -> float:
+        """The multiplier at ``step``, for a resolved schedule and a valid step (no checks)."""
+
+    def __call__(self, step: int) -> float:
+        if not self.resolved:
+            raise ValueError(
+                f"{self!r} has lengths in epochs or fractions of the run that are not resolved yet. "
+                "Call `.resolve(run_length)` first (ScheduleLR built by the mixin does this for you)."
+            )
+        index = operator.index(step)
+        if index < 0:
+            raise ValueError(f"`step` must be >= 0, got {step!r}.")
+        return self.value(index)
+
+    @cached_property
+    def resolved(self) -> bool:
+        """True when every length is a whole number of steps."""
+        lengths = [getattr(self, name) for name in self._lengths]
+        flat = [item for value in lengths for item in (value if isinstance(value, tuple) else (value,))]
+        return all(is_resolved(value) for value in flat) and all(child.resolved for child in self.children())
+
+    def children(self) -> tuple[Schedule, ...]:
+        """The schedules this one is built from (none for a leaf)."""
+        return ()
+
+    def resolve(self: S, run: RunLength | None) -> S:
+        """A copy with every length turned into steps, for a schedule spanning ``run``."""
+        changes = {name: _resolve_field(name, getattr(self, name), run) for name in self._lengths}
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_config(self) -> dict[str, Any]:
+        """Plain data (``class_path``/``init_args``, as LightningCLI writes it) that rebuilds this."""
+        init_args = {field.name: _plain(getattr(self, field.name)) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {"class_path": f"lightning_lr.schedules.{type(self).__name__}", "init_args": init_args}
+
+
+def _resolve_field(name: str, value: Any, run: RunLength | None) -> Any:
+    if isinstance(value, tuple):
+        return tuple(resolve_length(f"{name}[{i}]", item, run) for i, item in enumerate(value))
+    return resolve_length(name, value, run)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Schedule):
+        return value.to_config()
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def check_step_sequence(name: str, values: tuple[Any, ...]) -> None:
+    """Resolved lengths that must strictly increase."""
+    for before, after in zip(values, values[1:]):
+        if after <= before:
+            raise ValueError(
+                f"`{name}` must be strictly increasing, got {list(values)!r}. Sort them and drop repeats."
+            )
+
+
+def build_from_config(config: Any, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]) -> Any:
+    """Build an object of ``base`` from an instance or its ``class_path``/``init_args`` form."""
+    if isinstance(config, base):
+        return config
+    if not (isinstance(config, Mapping) and "class_path" in config):
+        raise TypeError(
+            f"`{name}` must be a {_names(base)} or a mapping with `class_path` and `init_args`, "
+            f"got {config!r}."
+        )
+    path = str(config["class_path"])
+    cls = _find_class(path, name=name, registry=registry, base=base)
+    init_args = {key: _build_nested(value, name=f"{name}.{key}", registry=registry, base=base)
+                 for key, value in dict(config.get("init_args") or {}).items()}
+    return cls(**init_args)
+
+
+def _build_nested(value: Any, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]) -> Any:
+    if isinstance(value, Mapping) and "class_path" in value:
+        return build_from_config(value, name=name, registry=registry, base=base)
+    if isinstance(value, list):
+        return [_build_nested(item, name=f"{name}[{i}]", registry=registry, base=base)
+                for i, item in enumerate(value)]
+    return value
+
+
+def _find_class(path: str, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]) -> type:
+    short = path.rsplit(".", 1)[-1]
+    if path in registry or (path.startswith("lightning_lr.") and short in registry):
+        return registry[short]
+    if "." in path:
+        module_name, _, attribute = path.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError):
+            found = None
+        if isinstance(found, type) and issubclass(found, base):
+            return found
+    known = ", ".join(sorted(registry))
+    raise ValueError(f"`{name}` names an unknown class {path!r}. Known names: {known}; or give the "
+                     f"import path of a {_names(base)} subclass.")
+
+
+def _names(base: type | tuple[type, ...]) -> str:
+    return " or ".join(cls.__name__ for cls in (base if isinstance(base, tuple) else (base,)))
