@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 from lightning_lr._validate import check_int, fail
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
 
-Length = Union[int, float, str]
+Length = int | float | str
 """A length as users write it: steps (int), a fraction of the span (float) or ``"N epochs"``."""
 
 _TEXT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(epochs?|steps?)\s*$")
@@ -86,7 +86,9 @@ def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
     if isinstance(value, float):
         if run is None or run.total_steps is None:
             raise fail(
-                name, value, "is a fraction of the run, but the run length is unknown",
+                name,
+                value,
+                "is a fraction of the run, but the run length is unknown",
                 "Set `max_steps` or `max_epochs` on the Trainer, or give the length in steps.",
             )
         return max(1, round(value * run.total_steps)) if value > 0 else 0
@@ -100,7 +102,9 @@ def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
         return int(amount)
     if run is None or run.steps_per_epoch is None:
         raise fail(
-            name, value, "is given in epochs, but the number of steps per epoch is unknown",
+            name,
+            value,
+            "is given in epochs, but the number of steps per epoch is unknown",
             "Give the length in steps, or use a dataloader with a length.",
         )
     return max(1, round(amount * run.steps_per_epoch)) if amount > 0 else 0

@@ -9,7 +9,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-
 from torch import nn
 from torch.optim import Optimizer
 
@@ -34,8 +33,16 @@ OPTIMIZERS: dict[str, str] = {
 _PACKAGES = {"schedulefree": "schedulefree", "prodigyopt": "prodigyopt"}
 
 NORM_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.LayerNorm, nn.GroupNorm,
-    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.RMSNorm,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.RMSNorm,
 )
 
 LRScaling = Literal["none", "linear", "sqrt"]
@@ -57,8 +64,12 @@ def optimizer_class(spec: str | type[Optimizer], *, name: str = "optimizer") -> 
     path = OPTIMIZERS.get(spec.lower().replace("-", "_"), spec)
     module_name, _, attribute = path.rpartition(".")
     if not module_name:
-        raise fail(name, spec, "is not a known optimizer",
-                   f"Use one of {', '.join(OPTIMIZERS)}, or an import path such as 'torch.optim.SGD'.")
+        raise fail(
+            name,
+            spec,
+            "is not a known optimizer",
+            f"Use one of {', '.join(OPTIMIZERS)}, or an import path such as 'torch.optim.SGD'.",
+        )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
@@ -71,8 +82,12 @@ def optimizer_class(spec: str | type[Optimizer], *, name: str = "optimizer") -> 
         ) from error
     found = getattr(module, attribute, None)
     if not (isinstance(found, type) and issubclass(found, Optimizer)):
-        raise fail(name, spec, "is not a torch.optim.Optimizer class",
-                   f"Use one of {', '.join(OPTIMIZERS)}, or an import path such as 'torch.optim.SGD'.")
+        raise fail(
+            name,
+            spec,
+            "is not a torch.optim.Optimizer class",
+            f"Use one of {', '.join(OPTIMIZERS)}, or an import path such as 'torch.optim.SGD'.",
+        )
     return found
 
 
@@ -80,16 +95,35 @@ def check_optimizer_kwargs(cls: type[Optimizer], kwargs: Mapping[str, Any], *, n
     """Refuse keyword arguments the optimizer does not take, before it is built."""
     for reserved in ("params", "lr", "weight_decay"):
         if reserved in kwargs:
-            raise fail(f"{name}[{reserved!r}]", kwargs[reserved], "is set in the wrong place",
-                       f"Give `{reserved}` as its own hyperparameter, not inside `{name}`.")
+            raise fail(
+                f"{name}[{reserved!r}]",
+                kwargs[reserved],
+                "is set in the wrong place",
+                f"Give `{reserved}` as its own hyperparameter, not inside `{name}`.",
+            )
     parameters = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
     unknown = sorted(set(kwargs) - set(parameters))
     if unknown:
         accepted = ", ".join(p for p in parameters if p not in ("self", "params"))
-        raise ValueError(f"`{name}` has keys {unknown!r} that {cls.__name__} does not take. "
-                         f"It takes: {accepted}.")
+        raise ValueError(
+            f"`{name}` has keys {unknown!r} that {cls.__name__} does not take. It takes: {accepted}."
+        )
+
+
+def effective_weight_decay(spec: Any, weight_decay: float | None) -> float:
+    """The weight decay an optimizer will apply: the one given, else the class's own default.
+
+    A callable optimizer hides its default, so it counts as decaying (no-decay groups are kept).
+    """
+    if weight_decay is not None:
+        return float(weight_decay)
+    if not isinstance(spec, (str, type)):
+        return 1.0
+    parameter = inspect.signature(optimizer_class(spec).__init__).parameters.get("weight_decay")
+    default = 0.0 if parameter is None else parameter.default
+    return float(default) if isinstance(default, (int, float)) else 0.0
 
 
 def matches(parameter_name: str, pattern: str) -> bool:
@@ -173,8 +207,12 @@ def _check_patterns_match(name: str, patterns: Iterable[str], names: list[str]) 
     for pattern in patterns:
         if not any(matches(parameter, pattern) for parameter in names):
             sample = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-            raise fail(f"{name}", pattern, "has a pattern that matches no trainable parameter",
-                       f"Parameter names look like: {sample}.")
+            raise fail(
+                f"{name}",
+                pattern,
+                "has a pattern that matches no trainable parameter",
+                f"Parameter names look like: {sample}.",
+            )
 
 
 def build_optimizer(
@@ -200,9 +238,9 @@ def build_optimizer(
         if lr is None:
             raise ValueError("`lr` is missing: set the peak learning rate, e.g. lr=1e-3.")
         check_positive("lr", lr)
-        if weight_decay is not None and weight_decay > 0:
+        if weight_decay is not None:
             options["weight_decay"] = check_non_negative("weight_decay", weight_decay)
-        optimizer = cls(groups, lr=lr, **options)
+        optimizer = cls(groups, lr=lr, **options)  # type: ignore[call-arg]
     elif callable(spec):
         optimizer = spec(groups)
         if not isinstance(optimizer, Optimizer):
@@ -236,5 +274,3 @@ def lr_scale(rule: LRScaling, batch_size: int, base_batch_size: int) -> float:
 def has_mode_switch(optimizer: Optimizer) -> bool:
     """Whether the optimizer must be told train/eval mode (schedule-free optimizers)."""
     return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
-
-

@@ -27,9 +27,22 @@ from lightning_lr.schedules.warmup import Warmup, WarmupStableDecay
 SCHEDULES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        Constant, StepDecay, MultiStepDecay, ExponentialDecay, InverseTimeDecay, PolynomialDecay,
-        LinearSchedule, CosineDecay, CosineRestarts, Cyclic, OneCycle, WarmupStableDecay, Join,
-        Warmup, Hold, ReduceOnPlateau,
+        Constant,
+        StepDecay,
+        MultiStepDecay,
+        ExponentialDecay,
+        InverseTimeDecay,
+        PolynomialDecay,
+        LinearSchedule,
+        CosineDecay,
+        CosineRestarts,
+        Cyclic,
+        OneCycle,
+        WarmupStableDecay,
+        Join,
+        Warmup,
+        Hold,
+        ReduceOnPlateau,
     )
 }
 """Every schedule by class name, as YAML and checkpoints name them."""
@@ -51,12 +64,29 @@ def schedule_from_config(config: Any, *, name: str = "schedule") -> Schedule | R
     if config is None or isinstance(config, (Schedule, ReduceOnPlateau)):
         return config
     built: Schedule | ReduceOnPlateau = build_from_config(
-        config, name=name, registry=SCHEDULES, base=(Schedule, ReduceOnPlateau))
+        config, name=name, registry=SCHEDULES, base=(Schedule, ReduceOnPlateau)
+    )
     return built
 
 
 __all__ = [
-    "SCHEDULES", "Constant", "CosineDecay", "CosineRestarts", "Cyclic", "ExponentialDecay", "Hold",
-    "InverseTimeDecay", "Join", "LinearSchedule", "MultiStepDecay", "OneCycle", "PolynomialDecay",
-    "ReduceOnPlateau", "Schedule", "StepDecay", "Warmup", "WarmupStableDecay", "schedule_from_config",
+    "SCHEDULES",
+    "Constant",
+    "CosineDecay",
+    "CosineRestarts",
+    "Cyclic",
+    "ExponentialDecay",
+    "Hold",
+    "InverseTimeDecay",
+    "Join",
+    "LinearSchedule",
+    "MultiStepDecay",
+    "OneCycle",
+    "PolynomialDecay",
+    "ReduceOnPlateau",
+    "Schedule",
+    "StepDecay",
+    "Warmup",
+    "WarmupStableDecay",
+    "schedule_from_config",
 ]

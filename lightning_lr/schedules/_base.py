@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import itertools
 import operator
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -84,14 +85,16 @@ def _plain(value: Any) -> Any:
 
 def check_step_sequence(name: str, values: tuple[Any, ...]) -> None:
     """Resolved lengths that must strictly increase."""
-    for before, after in zip(values, values[1:]):
+    for before, after in itertools.pairwise(values):
         if after <= before:
             raise ValueError(
                 f"`{name}` must be strictly increasing, got {list(values)!r}. Sort them and drop repeats."
             )
 
 
-def build_from_config(config: Any, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]) -> Any:
+def build_from_config(
+    config: Any, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]
+) -> Any:
     """Build an object of ``base`` from an instance or its ``class_path``/``init_args`` form."""
     if isinstance(config, base):
         return config
@@ -102,17 +105,23 @@ def build_from_config(config: Any, *, name: str, registry: Mapping[str, type], b
         )
     path = str(config["class_path"])
     cls = _find_class(path, name=name, registry=registry, base=base)
-    init_args = {key: _build_nested(value, name=f"{name}.{key}", registry=registry, base=base)
-                 for key, value in dict(config.get("init_args") or {}).items()}
+    init_args = {
+        key: _build_nested(value, name=f"{name}.{key}", registry=registry, base=base)
+        for key, value in dict(config.get("init_args") or {}).items()
+    }
     return cls(**init_args)
 
 
-def _build_nested(value: Any, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]) -> Any:
+def _build_nested(
+    value: Any, *, name: str, registry: Mapping[str, type], base: type | tuple[type, ...]
+) -> Any:
     if isinstance(value, Mapping) and "class_path" in value:
         return build_from_config(value, name=name, registry=registry, base=base)
     if isinstance(value, list):
-        return [_build_nested(item, name=f"{name}[{i}]", registry=registry, base=base)
-                for i, item in enumerate(value)]
+        return [
+            _build_nested(item, name=f"{name}[{i}]", registry=registry, base=base)
+            for i, item in enumerate(value)
+        ]
     return value
 
 
@@ -129,8 +138,10 @@ def _find_class(path: str, *, name: str, registry: Mapping[str, type], base: typ
         if isinstance(found, type) and issubclass(found, base):
             return found
     known = ", ".join(sorted(registry))
-    raise ValueError(f"`{name}` names an unknown class {path!r}. Known names: {known}; or give the "
-                     f"import path of a {_names(base)} subclass.")
+    raise ValueError(
+        f"`{name}` names an unknown class {path!r}. Known names: {known}; or give the "
+        f"import path of a {_names(base)} subclass."
+    )
 
 
 def _names(base: type | tuple[type, ...]) -> str:

@@ -45,8 +45,14 @@ class Cyclic(Schedule):
         if self.step_size_down is None:
             object.__setattr__(self, "step_size_down", self.step_size_up)
         check_length("step_size_down", self.step_size_down)
-        check_range("base_factor", self.base_factor, 0.0, 1.0, high_open=True,
-                    fix="The peak is 1 (the base LR); the floor must lie below it.")
+        check_range(
+            "base_factor",
+            self.base_factor,
+            0.0,
+            1.0,
+            high_open=True,
+            fix="The peak is 1 (the base LR); the floor must lie below it.",
+        )
         check_choice("mode", self.mode, ("triangular", "triangular2", "exp_range"))
         check_range("gamma", self.gamma, 0.0, 1.0, low_open=True)
 
@@ -111,8 +117,11 @@ class OneCycle(Schedule):
         floor = initial / self.final_div_factor
         rise_end = self.pct_start * total - 1
         if self.three_phase:
-            return [(rise_end, initial, 1.0), (2 * self.pct_start * total - 2, 1.0, initial),
-                    (total - 1, initial, floor)]
+            return [
+                (rise_end, initial, 1.0),
+                (2 * self.pct_start * total - 2, 1.0, initial),
+                (total - 1, initial, floor),
+            ]
         return [(rise_end, initial, 1.0), (total - 1, 1.0, floor)]
 
     def value(self, step: int) -> float:

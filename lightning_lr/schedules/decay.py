@@ -6,7 +6,6 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
 from lightning_lr._validate import check_non_negative, check_positive, check_range
 from lightning_lr.lengths import Length, check_length
 from lightning_lr.schedules._base import Schedule, check_step_sequence
@@ -185,5 +184,3 @@ class LinearSchedule(Schedule):
     def value(self, step: int) -> float:
         total = int(self.total_steps)
         return self.start_factor + (self.end_factor - self.start_factor) * min(step, total) / total
-
-

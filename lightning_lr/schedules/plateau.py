@@ -31,8 +31,15 @@ class ReduceOnPlateau:
     threshold_mode: Literal["rel", "abs"] = "rel"
 
     def __post_init__(self) -> None:
-        check_range("factor", self.factor, 0.0, 1.0, low_open=True, high_open=True,
-                    fix="A reduction multiplies the LR by a factor below 1, e.g. 0.1 or 0.5.")
+        check_range(
+            "factor",
+            self.factor,
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+            fix="A reduction multiplies the LR by a factor below 1, e.g. 0.1 or 0.5.",
+        )
         check_int("patience", self.patience, 0)
         check_non_negative("threshold", self.threshold)
         check_int("cooldown", self.cooldown, 0)

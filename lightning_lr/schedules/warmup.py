@@ -39,8 +39,15 @@ def check_warmup_shape(shape: str, start_factor: float | None) -> float:
     if start_factor is None:
         return DEFAULT_EXPONENTIAL_START if shape == "exponential" else 0.0
     if shape == "exponential":
-        return check_range("start_factor", start_factor, 0.0, 1.0, low_open=True, high_open=True,
-                           fix="An exponential ramp cannot start from 0; try 0.01.")
+        return check_range(
+            "start_factor",
+            start_factor,
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+            fix="An exponential ramp cannot start from 0; try 0.01.",
+        )
     return check_range("start_factor", start_factor, 0.0, 1.0, high_open=True)
 
 
@@ -84,8 +91,11 @@ class Warmup(Schedule):
                 f"`warmup_steps`={self.warmup_steps!r} resolves to {warmup} steps, as long as the "
                 f"run ({run.total_steps} steps). Shorten the warmup or lengthen the run."
             )
-        return dataclasses.replace(self, warmup_steps=warmup, schedule=self.schedule.resolve(
-            None if run is None else run.remaining(warmup)))
+        return dataclasses.replace(
+            self,
+            warmup_steps=warmup,
+            schedule=self.schedule.resolve(None if run is None else run.remaining(warmup)),
+        )
 
     def value(self, step: int) -> float:
         warmup = int(self.warmup_steps)

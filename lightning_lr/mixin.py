@@ -1,0 +1,180 @@
+"""ConfigureOptimizersMixin: hyperparameters (or YAML) in, Lightning's optimizer dict out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_info
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from lightning_lr.callbacks.optimizer_mode import OptimizerMode
+from lightning_lr.lengths import RunLength, run_length_from_trainer
+from lightning_lr.optimizers import (
+    build_optimizer,
+    effective_weight_decay,
+    lr_scale,
+    optimizer_class,
+    param_groups,
+)
+from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedules import Hold, ReduceOnPlateau, Schedule
+from lightning_lr.settings import OptimizerSettings
+
+
+class ConfigureOptimizersMixin:
+    """Give a LightningModule its ``configure_optimizers`` from ``self.hparams``.
+
+    Inherit it before ``LightningModule`` and call ``self.save_hyperparameters()``; the hparams
+    named in :class:`~lightning_lr.settings.OptimizerSettings` (``lr``, ``optimizer``,
+    ``schedule``, ``interval``, ``frequency``, ``monitor``, ``lr_multipliers``, ``no_decay``,
+    ``lr_scaling``, ...) configure it, and the rest are the model's own.
+
+    The schedule advances once per optimizer step (gradient accumulation counts once) and
+    ``frequency=n`` means every ``n`` optimizer steps. Lengths in epochs or fractions of the run
+    resolve against the real run. A plateau schedule is stepped after validation on ``monitor``.
+
+    Example:
+        >>> import lightning.pytorch as pl
+        >>> from lightning_lr.schedules import CosineDecay, Warmup
+        >>> class Model(ConfigureOptimizersMixin, pl.LightningModule):
+        ...     def __init__(self, lr=1e-3, schedule=Warmup(CosineDecay(100), 10)):
+        ...         super().__init__()
+        ...         self.save_hyperparameters()
+        ...         self.layer = torch.nn.Linear(4, 2)
+        >>> config = Model().configure_optimizers()
+        >>> type(config["lr_scheduler"]["scheduler"]).__name__, config["lr_scheduler"]["interval"]
+        ('ScheduleLR', 'step')
+    """
+
+    def optimizer_settings(self) -> OptimizerSettings:
+        """The validated settings read from ``self.hparams``; override to set them in code."""
+        return OptimizerSettings.from_hparams(_module(self).hparams)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        module = _module(self)
+        settings = self.optimizer_settings()
+        trainer = _trainer(module)
+        scale = _lr_scale(settings, module, trainer)
+        decay = effective_weight_decay(settings.optimizer, settings.weight_decay)
+        groups, multipliers = param_groups(
+            module, lr_multipliers=settings.lr_multipliers, no_decay=settings.no_decay, weight_decay=decay
+        )
+        optimizer = build_optimizer(
+            settings.optimizer,
+            groups,
+            multipliers,
+            lr=settings.lr,
+            weight_decay=settings.weight_decay,
+            kwargs=settings.optimizer_kwargs,
+            lr_scale=scale,
+        )
+        if settings.schedule is None:
+            return {"optimizer": optimizer}
+        scheduler, frequency = _build_scheduler(settings, optimizer, trainer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": settings.interval,
+                "frequency": frequency,
+                "monitor": settings.monitor,
+                "name": settings.scheduler_name,
+            },
+        }
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Adds :class:`~lightning_lr.callbacks.OptimizerMode` for schedule-free optimizers."""
+        optimizer = self.optimizer_settings().optimizer
+        if isinstance(optimizer, (str, type)) and has_mode_switch_class(optimizer_class(optimizer)):
+            return [OptimizerMode()]
+        return []
+
+
+def has_mode_switch_class(cls: type[Optimizer]) -> bool:
+    return callable(getattr(cls, "train", None)) and callable(getattr(cls, "eval", None))
+
+
+def _module(obj: object) -> pl.LightningModule:
+    if not isinstance(obj, pl.LightningModule):
+        raise TypeError(
+            f"ConfigureOptimizersMixin must be mixed into a LightningModule, not "
+            f"{type(obj).__name__}: `class Model(ConfigureOptimizersMixin, LightningModule)`."
+        )
+    return obj
+
+
+def _trainer(module: pl.LightningModule) -> pl.Trainer | None:
+    try:
+        return module.trainer
+    except RuntimeError:  # not attached: configure_optimizers called by hand
+        return None
+
+
+def _lr_scale(settings: OptimizerSettings, module: pl.LightningModule, trainer: pl.Trainer | None) -> float:
+    if settings.lr_scaling == "none":
+        return 1.0
+    if trainer is None:
+        raise ValueError(
+            f"`lr_scaling`={settings.lr_scaling!r} needs the Trainer to know the batch size; "
+            "attach the module to a Trainer (call trainer.fit)."
+        )
+    trainer.estimated_stepping_batches  # noqa: B018  (sets up the train dataloader)
+    batch_size = module.hparams.get("batch_size", getattr(trainer.train_dataloader, "batch_size", None))
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(
+            f"`lr_scaling`={settings.lr_scaling!r} could not find the batch size (got "
+            f"{batch_size!r}): add a `batch_size` hyperparameter to the module."
+        )
+    effective = batch_size * trainer.world_size * trainer.accumulate_grad_batches
+    base = int(settings.base_batch_size or effective)
+    scale = lr_scale(settings.lr_scaling, effective, base)
+    scaled = {
+        "lr_scaling": settings.lr_scaling,
+        "effective_batch_size": effective,
+        "base_batch_size": base,
+        "scaled_lr": (settings.lr or 0.0) * scale,
+    }
+    rank_zero_info(
+        f"lightning_lr: peak LR scaled {settings.lr_scaling} from {settings.lr:g} at batch "
+        f"{base} to {scaled['scaled_lr']:g} at effective batch {effective}."
+    )
+    for logger in trainer.loggers:
+        logger.log_hyperparams(scaled)
+    return scale
+
+
+def _build_scheduler(
+    settings: OptimizerSettings, optimizer: Optimizer, trainer: pl.Trainer | None
+) -> tuple[LRScheduler | ReduceLROnPlateau, int]:
+    """The scheduler and the ``frequency`` to hand Lightning."""
+    schedule = settings.schedule
+    if isinstance(schedule, ReduceOnPlateau):
+        return ReduceLROnPlateau(optimizer, **schedule.torch_kwargs()), settings.frequency
+    if isinstance(schedule, Schedule):
+        run: RunLength | None = None
+        if settings.interval == "step":
+            if settings.frequency > 1:
+                schedule = Hold(schedule, settings.frequency)
+            if trainer is not None:
+                run = run_length_from_trainer(trainer, interval="step")
+            return ScheduleLR(optimizer, schedule.resolve(run)), 1
+        if trainer is not None:
+            run = run_length_from_trainer(trainer, interval="epoch", frequency=settings.frequency)
+        return ScheduleLR(optimizer, schedule.resolve(run)), settings.frequency
+    if schedule is None or not callable(schedule):
+        raise TypeError(f"`schedule` cannot build a scheduler from {schedule!r}.")
+    scheduler = schedule(optimizer)
+    if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
+        raise TypeError(f"`schedule` callable must return a torch LR scheduler, got {scheduler!r}.")
+    if (
+        isinstance(scheduler, ReduceLROnPlateau)
+        and settings.interval == "step"
+        and settings.monitor.lower().startswith("val")
+    ):
+        raise ValueError(
+            f"`interval`='step' with ReduceLROnPlateau on `monitor`={settings.monitor!r}: use "
+            "interval='epoch', so the plateau is checked after each validation."
+        )
+    return scheduler, settings.frequency
