@@ -6,6 +6,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
@@ -52,7 +53,7 @@ class ConfigureOptimizersMixin:
         """The validated settings read from ``self.hparams``; override to set them in code."""
         return OptimizerSettings.from_hparams(_module(self).hparams)
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         module = _module(self)
         settings = self.optimizer_settings()
         trainer = _trainer(module)
@@ -73,7 +74,7 @@ class ConfigureOptimizersMixin:
         if settings.schedule is None:
             return {"optimizer": optimizer}
         scheduler, frequency = _build_scheduler(settings, optimizer, trainer)
-        return {
+        return {  # type: ignore[return-value]
             "optimizer": optimizer,
             "lr_scheduler": {
                 "scheduler": scheduler,

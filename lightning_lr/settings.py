@@ -80,6 +80,9 @@ class OptimizerSettings:
     scheduler_name: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("optimizer_kwargs", "lr_multipliers"):
+            if getattr(self, name) is None:  # YAML's way of saying "none"
+                object.__setattr__(self, name, {})
         parts = _optimizer_parts(self.optimizer, self.optimizer_kwargs, self.lr, self.weight_decay)
         for name, value in zip(("optimizer", "optimizer_kwargs", "lr", "weight_decay"), parts):
             object.__setattr__(self, name, value)

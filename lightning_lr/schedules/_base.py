@@ -69,6 +69,28 @@ class Schedule(ABC):
         return {"class_path": f"lightning_lr.schedules.{type(self).__name__}", "init_args": init_args}
 
 
+def as_schedule(value: Any, name: str) -> Schedule:
+    """A schedule, or one built from its ``class_path``/``init_args`` form (nested YAML)."""
+    if isinstance(value, Mapping) and "class_path" in value:
+        built: Schedule = build_from_config(value, name=name, registry=_registry(), base=Schedule)
+        return built
+    if not isinstance(value, Schedule):
+        raise TypeError(f"`{name}` must be a Schedule, got {value!r}.")
+    return value
+
+
+def _registry() -> dict[str, type]:
+    found: dict[str, type] = {}
+    pending: list[type] = [Schedule]
+    while pending:
+        cls = pending.pop()
+        subclasses: list[type] = cls.__subclasses__()
+        for sub in subclasses:
+            found.setdefault(sub.__name__, sub)
+            pending.append(sub)
+    return found
+
+
 def _resolve_field(name: str, value: Any, run: RunLength | None) -> Any:
     if isinstance(value, tuple):
         return tuple(resolve_length(f"{name}[{i}]", item, run) for i, item in enumerate(value))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from lightning_lr._validate import check_int
 from lightning_lr.lengths import Length, RunLength, check_length, resolve_length
-from lightning_lr.schedules._base import Schedule, check_step_sequence
+from lightning_lr.schedules._base import Schedule, as_schedule, check_step_sequence
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,11 @@ class Join(Schedule):
             raise TypeError(f"`schedules` must be a list of schedules, got {self.schedules!r}.")
         if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Sequence):
             raise TypeError(f"`boundaries` must be a list of lengths, got {self.boundaries!r}.")
-        object.__setattr__(self, "schedules", tuple(self.schedules))
+        pieces = tuple(as_schedule(piece, f"schedules[{i}]") for i, piece in enumerate(self.schedules))
+        object.__setattr__(self, "schedules", pieces)
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
         if not self.schedules:
             raise ValueError("`schedules` must hold at least one schedule, got [].")
-        for i, piece in enumerate(self.schedules):
-            if not isinstance(piece, Schedule):
-                raise TypeError(f"`schedules[{i}]` must be a Schedule, got {piece!r}.")
         if len(self.boundaries) != len(self.schedules) - 1:
             raise ValueError(
                 f"`boundaries` must hold one fewer entry than `schedules` ({len(self.schedules) - 1}), "
@@ -93,8 +91,7 @@ class Hold(Schedule):
     every: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.schedule, Schedule):
-            raise TypeError(f"`schedule` must be a Schedule, got {self.schedule!r}.")
+        object.__setattr__(self, "schedule", as_schedule(self.schedule, "schedule"))
         check_int("every", self.every, 1)
 
     def children(self) -> tuple[Schedule, ...]:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from lightning_lr._validate import check_choice, check_range
 from lightning_lr.lengths import Length, RunLength, check_length, resolve_length
-from lightning_lr.schedules._base import Schedule
+from lightning_lr.schedules._base import Schedule, as_schedule
 from lightning_lr.schedules.cosine import half_cosine
 
 WarmupShape = Literal["linear", "exponential", "cosine"]
@@ -76,8 +76,7 @@ class Warmup(Schedule):
     _lengths = ("warmup_steps",)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.schedule, Schedule):
-            raise TypeError(f"`schedule` must be a Schedule, got {self.schedule!r}.")
+        object.__setattr__(self, "schedule", as_schedule(self.schedule, "schedule"))
         check_length("warmup_steps", self.warmup_steps, allow_zero=True)
         object.__setattr__(self, "start_factor", check_warmup_shape(self.shape, self.start_factor))
 

@@ -1,0 +1,58 @@
+"""Matplotlib figures, written straight to PNG (no pyplot state, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lightning_lr.preview import LRPlan
+
+
+def plot_lr_plan(
+    plan: LRPlan, path: str | Path, *, title: str = "Learning rate", log_scale: bool = False
+) -> Path:
+    """Draw the LR of each param group against the optimizer step and save it as a PNG.
+
+    Epoch boundaries are marked on a secondary axis when the plan knows the epoch length.
+
+    Returns:
+        The path written.
+    """
+    figure = Figure(figsize=(7.0, 4.0), dpi=110)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    curves: dict[tuple[float, ...], list[str]] = {}
+    for name, lrs in zip(plan.names, plan.lrs):
+        curves.setdefault(tuple(lrs), []).append(name)  # groups on the same curve share one line
+    for curve, names in curves.items():
+        axes.plot(range(len(curve)), curve, label=", ".join(names), linewidth=1.6)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("learning rate")
+    if log_scale:
+        axes.set_yscale("log")
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    if len(curves) > 1:
+        axes.legend(fontsize="small")
+    total = max((len(lrs) for lrs in plan.lrs), default=0)
+    if plan.steps_per_epoch and total:
+        epochs = _epoch_ticks(total, plan.steps_per_epoch)
+        twin = axes.secondary_xaxis("top")
+        twin.set_xticks([step for step, _ in epochs], labels=[str(epoch) for _, epoch in epochs])
+        twin.set_xlabel("epoch")
+    for note in plan.notes:
+        axes.annotate(note, xy=(0.01, 0.02), xycoords="axes fraction", fontsize="x-small", wrap=True)
+    figure.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    return out
+
+
+def _epoch_ticks(total: int, steps_per_epoch: float) -> Sequence[tuple[float, int]]:
+    epochs = int(total // steps_per_epoch)
+    stride = max(1, epochs // 10)
+    return [(epoch * steps_per_epoch, epoch) for epoch in range(0, epochs + 1, stride)]

@@ -1,0 +1,120 @@
+"""The LR a training run will use at every optimizer step, computed without training."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities.types import LRSchedulerConfig
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from typing_extensions import override
+
+from lightning_lr.scheduler import ScheduleLR
+
+
+@dataclass
+class LRPlan:
+    """Per param group, the LR of each optimizer step of a run.
+
+    Attributes:
+        names: one label per param group (``name`` of the group when set).
+        lrs: ``lrs[g][k]`` is the LR of group ``g`` at optimizer step ``k``.
+        steps_per_epoch: optimizer steps per epoch, when known (for epoch ticks).
+        notes: what the plan cannot know in advance (a plateau's reductions).
+    """
+
+    names: list[str]
+    lrs: list[list[float]]
+    steps_per_epoch: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_lrs(
+    optimizer: Optimizer,
+    scheduler_config: LRSchedulerConfig | None,
+    *,
+    total_steps: int,
+    steps_per_epoch: float | None = None,
+) -> LRPlan:
+    """The LR of each group for optimizer steps ``0 .. total_steps - 1``, from a fresh setup.
+
+    A :class:`~lightning_lr.ScheduleLR` is evaluated in closed form; another torch scheduler is
+    stepped on a copy (the optimizer's state and parameters are not copied); ``ReduceLROnPlateau``
+    depends on the metric and is drawn flat, with a note.
+    """
+    groups = optimizer.param_groups
+    names = [str(group.get("name", f"group {i}")) for i, group in enumerate(groups)]
+    current = [float(group["lr"]) for group in groups]
+    notes: list[str] = []
+    if scheduler_config is None:
+        return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
+    scheduler = scheduler_config.scheduler
+    taken = [_scheduler_steps_before(k, scheduler_config, steps_per_epoch) for k in range(total_steps)]
+    if isinstance(scheduler, ScheduleLR):
+        start = scheduler.last_epoch
+        factors = [scheduler.schedule.value(start + n) for n in taken]
+        lrs = [[float(base) * factor for factor in factors] for base in scheduler.base_lrs]
+        return LRPlan(names, lrs, steps_per_epoch, notes)
+    if isinstance(scheduler, ReduceLROnPlateau):
+        notes.append(
+            f"ReduceLROnPlateau lowers the LR when `{scheduler_config.monitor}` stops improving; "
+            "drawn here without reductions."
+        )
+        return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
+    return LRPlan(names, _stepped_copy(scheduler, taken), steps_per_epoch, notes)
+
+
+def _scheduler_steps_before(step: int, config: LRSchedulerConfig, steps_per_epoch: float | None) -> int:
+    """How many times Lightning has stepped the scheduler before optimizer step ``step``."""
+    if config.interval == "step":
+        return step // config.frequency
+    if steps_per_epoch is None:
+        return 0
+    return int(step // steps_per_epoch) // config.frequency
+
+
+def _stepped_copy(scheduler: LRScheduler, taken: list[int]) -> list[list[float]]:
+    optimizer = scheduler.optimizer
+    shared = {id(p): p for group in optimizer.param_groups for p in group["params"]}
+    shared[id(optimizer.state)] = {}
+    twin = copy.deepcopy(scheduler, memo=shared)
+    lrs: list[list[float]] = [[] for _ in optimizer.param_groups]
+    done = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()": no training here
+        for needed in taken:
+            while done < needed:
+                twin.step()
+                done += 1
+            for g, group in enumerate(twin.optimizer.param_groups):
+                lrs[g].append(float(group["lr"]))
+    return lrs
+
+
+def plan_from_trainer(trainer: pl.Trainer, total_steps: int | None = None) -> LRPlan:
+    """The plan of the first optimizer of a Trainer whose fit has set up its optimizers."""
+    if not trainer.optimizers:
+        raise RuntimeError("The Trainer has no optimizer yet: plan after `configure_optimizers` has run.")
+    optimizer = trainer.optimizers[0]
+    config = next((c for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer), None)
+    steps = total_steps if total_steps is not None else int(trainer.estimated_stepping_batches)
+    batches = trainer.num_training_batches
+    per_epoch = None if batches == float("inf") else -(-int(batches) // trainer.accumulate_grad_batches)
+    return plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch)
+
+
+class PlanAtTrainStart(pl.Callback):
+    """Records the run's LR plan when training starts and, with ``stop=True``, ends fit there."""
+
+    def __init__(self, stop: bool = True) -> None:
+        self.stop = stop
+        self.plan: LRPlan | None = None
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.plan = plan_from_trainer(trainer)
+        if self.stop:
+            trainer.should_stop = True
