@@ -6,10 +6,12 @@ MNIST-1D (Greydanus, 2020) is generated offline by the ``mnist1d`` package: 4000
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split
@@ -20,8 +22,9 @@ from lightning_lr.optimizers import LRScaling
 from lightning_lr.schedules import ReduceOnPlateau, Schedule
 
 
+@functools.lru_cache(maxsize=4)
 def make_mnist1d(seed: int = 42) -> dict[str, torch.Tensor]:
-    """Generate MNIST-1D with the package's published settings (no download)."""
+    """Generate MNIST-1D with the package's published settings (no download; cached per seed)."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as error:
@@ -91,16 +94,17 @@ class MNIST1DDataModule(pl.LightningDataModule):
 class MNIST1DClassifier(ConfigureOptimizersMixin, pl.LightningModule):
     """The published MNIST-1D CNN: three strided 1-D convolutions and a linear head.
 
-    Every optimizer/schedule argument is read by :class:`ConfigureOptimizersMixin`.
+    Every optimizer/schedule argument is read by :class:`ConfigureOptimizersMixin`; ``optimizer``
+    and ``schedule`` also take LightningCLI's ``class_path`` form of any torch optimizer/scheduler.
     """
 
     def __init__(
         self,
         lr: float = 1e-2,
-        optimizer: str = "adamw",
+        optimizer: str | OptimizerCallable = "adamw",
         optimizer_kwargs: Mapping[str, Any] | None = None,
         weight_decay: float | None = None,
-        schedule: Schedule | ReduceOnPlateau | None = None,
+        schedule: Schedule | ReduceOnPlateau | LRSchedulerCallable | None = None,
         interval: Literal["step", "epoch"] = "step",
         frequency: int = 1,
         monitor: str = "val_loss",

@@ -68,8 +68,11 @@ def check_length(name: str, value: object, *, allow_zero: bool = False) -> Lengt
         match = _TEXT.match(value)
         if match is None:
             raise fail(name, value, "is not a length", _HOW + ', e.g. "2 epochs" or "500 steps".')
-        if float(match.group(1)) == 0 and not allow_zero:
+        amount = float(match.group(1))
+        if amount == 0 and not allow_zero:
             raise fail(name, value, "must be longer than zero")
+        if match.group(2).startswith("step") and amount != int(amount):
+            raise fail(name, value, "must be a whole number of steps")
         return value
     raise TypeError(f"`{name}` must be a length ({_HOW}), got {value!r} of type {type(value).__name__}.")
 
@@ -97,8 +100,6 @@ def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
         raise fail(name, value, "is not a length", _HOW + ".")
     amount = float(match.group(1))
     if match.group(2).startswith("step"):
-        if amount != int(amount):
-            raise fail(name, value, "must be a whole number of steps")
         return int(amount)
     if run is None or run.steps_per_epoch is None:
         raise fail(

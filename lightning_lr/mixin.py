@@ -38,6 +38,7 @@ class ConfigureOptimizersMixin:
 
     Example:
         >>> import lightning.pytorch as pl
+        >>> import torch
         >>> from lightning_lr.schedules import CosineDecay, Warmup
         >>> class Model(ConfigureOptimizersMixin, pl.LightningModule):
         ...     def __init__(self, lr=1e-3, schedule=Warmup(CosineDecay(100), 10)):
@@ -49,6 +50,9 @@ class ConfigureOptimizersMixin:
         ('ScheduleLR', 'step')
     """
 
+    _scheduler_step_every: int = 1
+    """Optimizer steps between two steps of a torch scheduler with ``interval="step"``."""
+
     def optimizer_settings(self) -> OptimizerSettings:
         """The validated settings read from ``self.hparams``; override to set them in code."""
         return OptimizerSettings.from_hparams(_module(self).hparams)
@@ -57,7 +61,7 @@ class ConfigureOptimizersMixin:
         module = _module(self)
         settings = self.optimizer_settings()
         trainer = _trainer(module)
-        scale = _lr_scale(settings, module, trainer)
+        scale, batch_sizes = _lr_scale(settings, module, trainer)
         decay = effective_weight_decay(settings.optimizer, settings.weight_decay)
         groups, multipliers = param_groups(
             module, lr_multipliers=settings.lr_multipliers, no_decay=settings.no_decay, weight_decay=decay
@@ -71,9 +75,16 @@ class ConfigureOptimizersMixin:
             kwargs=settings.optimizer_kwargs,
             lr_scale=scale,
         )
+        if batch_sizes is not None:
+            _log_scaled_lr(settings, trainer, optimizer, scale, *batch_sizes)
+        self._scheduler_step_every = 1
         if settings.schedule is None:
             return {"optimizer": optimizer}
         scheduler, frequency = _build_scheduler(settings, optimizer, trainer)
+        if settings.interval == "step" and not isinstance(scheduler, ScheduleLR):
+            # Lightning counts `frequency` in batches and restarts the count each epoch;
+            # lr_scheduler_step counts optimizer steps instead.
+            self._scheduler_step_every, frequency = settings.frequency, 1
         return {  # type: ignore[return-value]
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -85,12 +96,33 @@ class ConfigureOptimizersMixin:
             },
         }
 
+    def lr_scheduler_step(self, scheduler: Any, metric: Any | None) -> None:
+        """Step the scheduler, once every ``frequency`` optimizer steps with ``interval="step"``."""
+        if self._scheduler_step_every > 1 and _module(self).trainer.global_step % self._scheduler_step_every:
+            return
+        super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
+
     def configure_callbacks(self) -> list[pl.Callback]:
-        """Adds :class:`~lightning_lr.callbacks.OptimizerMode` for schedule-free optimizers."""
+        """Adds :class:`~lightning_lr.callbacks.OptimizerMode` for schedule-free optimizers.
+
+        A callable optimizer hides its class, so it gets the callback too; the callback only
+        switches optimizers that have ``train()``/``eval()``.
+        """
         optimizer = self.optimizer_settings().optimizer
-        if isinstance(optimizer, (str, type)) and has_mode_switch_class(optimizer_class(optimizer)):
+        if not isinstance(optimizer, (str, type)) or has_mode_switch_class(optimizer_class(optimizer)):
             return [OptimizerMode()]
         return []
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store a schedule or optimizer class hparam as plain data.
+
+        Lightning resumes with ``torch.load(weights_only=True)``, which refuses pickled classes.
+        """
+        key = pl.LightningModule.CHECKPOINT_HYPER_PARAMS_KEY
+        hparams = checkpoint.get(key)
+        if isinstance(hparams, dict):
+            checkpoint[key] = {name: _plain_setting(name, value) for name, value in hparams.items()}
+        super().on_save_checkpoint(checkpoint)  # type: ignore[misc]
 
 
 def has_mode_switch_class(cls: type[Optimizer]) -> bool:
@@ -113,9 +145,20 @@ def _trainer(module: pl.LightningModule) -> pl.Trainer | None:
         return None
 
 
-def _lr_scale(settings: OptimizerSettings, module: pl.LightningModule, trainer: pl.Trainer | None) -> float:
+def _plain_setting(name: str, value: Any) -> Any:
+    if name == "schedule" and isinstance(value, (Schedule, ReduceOnPlateau)):
+        return value.to_config()
+    if name == "optimizer" and isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return value
+
+
+def _lr_scale(
+    settings: OptimizerSettings, module: pl.LightningModule, trainer: pl.Trainer | None
+) -> tuple[float, tuple[int, int] | None]:
+    """The LR scale factor, and the effective and base batch sizes it comes from."""
     if settings.lr_scaling == "none":
-        return 1.0
+        return 1.0, None
     if trainer is None:
         raise ValueError(
             f"`lr_scaling`={settings.lr_scaling!r} needs the Trainer to know the batch size; "
@@ -130,20 +173,31 @@ def _lr_scale(settings: OptimizerSettings, module: pl.LightningModule, trainer: 
         )
     effective = batch_size * trainer.world_size * trainer.accumulate_grad_batches
     base = int(settings.base_batch_size or effective)
-    scale = lr_scale(settings.lr_scaling, effective, base)
+    return lr_scale(settings.lr_scaling, effective, base), (effective, base)
+
+
+def _log_scaled_lr(
+    settings: OptimizerSettings,
+    trainer: pl.Trainer | None,
+    optimizer: Optimizer,
+    scale: float,
+    effective: int,
+    base: int,
+) -> None:
+    """Log the scaled peak LR, read from the optimizer (a callable optimizer carries its own LR)."""
+    scaled_lr = float(optimizer.defaults["lr"])
+    rank_zero_info(
+        f"lightning_lr: peak LR scaled {settings.lr_scaling} from {scaled_lr / scale:g} at batch "
+        f"{base} to {scaled_lr:g} at effective batch {effective}."
+    )
     scaled = {
         "lr_scaling": settings.lr_scaling,
         "effective_batch_size": effective,
         "base_batch_size": base,
-        "scaled_lr": (settings.lr or 0.0) * scale,
+        "scaled_lr": scaled_lr,
     }
-    rank_zero_info(
-        f"lightning_lr: peak LR scaled {settings.lr_scaling} from {settings.lr:g} at batch "
-        f"{base} to {scaled['scaled_lr']:g} at effective batch {effective}."
-    )
-    for logger in trainer.loggers:
+    for logger in [] if trainer is None else trainer.loggers:
         logger.log_hyperparams(scaled)
-    return scale
 
 
 def _build_scheduler(

@@ -156,11 +156,7 @@ def _optimizer_parts(
             raise fail("optimizer", optimizer, "must name a class with `class_path`")
         init_args = dict(optimizer.get("init_args") or {})
         init_args.pop("params", None)
-        given_lr = init_args.pop("lr", None)
-        if lr is not None and given_lr is not None and given_lr != lr:
-            raise ValueError(
-                f"The LR is set twice: `lr`={lr!r} and `optimizer.init_args.lr`={given_lr!r}. Keep one."
-            )
+        given_lr = init_args.pop("lr", None)  # the mixin's own `lr` hparam takes precedence
         given_decay = init_args.pop("weight_decay", None)
         options = {**init_args, **options}
         optimizer = optimizer_class(str(optimizer["class_path"]))
@@ -191,7 +187,10 @@ def _schedule_part(schedule: Any) -> Any:
 
 def _torch_scheduler(path: str, init_args: dict[str, Any]) -> SchedulerFactory:
     module_name, _, attribute = path.rpartition(".")
-    found = getattr(importlib.import_module(module_name), attribute, None)
+    try:
+        found = getattr(importlib.import_module(module_name), attribute, None)
+    except ImportError:
+        found = None
     if not (isinstance(found, type) and issubclass(found, (LRScheduler, ReduceLROnPlateau))):
         raise fail("schedule.class_path", path, "is not a torch LR scheduler")
     init_args.pop("optimizer", None)
