@@ -55,8 +55,17 @@ def test_hparams_keep_the_schedule_in_config_form_and_the_mixin_rebuilds_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    main(["fit", "--config", str(CONFIGS[0].parent / "mnist1d.yaml"), *SMALL,
-          "--trainer.logger.init_args.save_dir=logs", "--test_after_fit=false", "--lr_plot=null"])
+    main(
+        [
+            "fit",
+            "--config",
+            str(CONFIGS[0].parent / "mnist1d.yaml"),
+            *SMALL,
+            "--trainer.logger.init_args.save_dir=logs",
+            "--test_after_fit=false",
+            "--lr_plot=null",
+        ]
+    )
     (log_dir,) = (tmp_path / "logs").glob("*/version_0")
     hparams = yaml.safe_load((log_dir / "hparams.yaml").read_text())
     assert hparams["schedule"]["class_path"] == "lightning_lr.schedules.Warmup"
@@ -70,8 +79,16 @@ def test_plot_schedule_draws_the_planned_lr_without_training(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "plan.png"
-    plan = plot_schedule(["--config", str(CONFIGS[0].parent / "mnist1d.yaml"), "-o", str(out),
-                          "--trainer.max_epochs=4", "--model.init_args.lr_multipliers={head: 0.1}"])
+    plan = plot_schedule(
+        [
+            "--config",
+            str(CONFIGS[0].parent / "mnist1d.yaml"),
+            "-o",
+            str(out),
+            "--trainer.max_epochs=4",
+            "--model.init_args.lr_multipliers={head: 0.1}",
+        ]
+    )
     assert matplotlib.image.imread(out).ndim == 3
     # 3600 training samples / batch 100 = 36 optimizer steps per epoch, 4 epochs
     assert len(plan.lrs[0]) == 144 and plan.steps_per_epoch == 36
@@ -87,16 +104,32 @@ def test_plot_schedule_of_a_plateau_says_it_cannot_foresee_reductions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    plan = plot_schedule(["--config", str(CONFIGS[0].parent / "mnist1d_plateau.yaml"),
-                          "-o", str(tmp_path / "p.png"), "--trainer.max_epochs=2"])
+    plan = plot_schedule(
+        [
+            "--config",
+            str(CONFIGS[0].parent / "mnist1d_plateau.yaml"),
+            "-o",
+            str(tmp_path / "p.png"),
+            "--trainer.max_epochs=2",
+        ]
+    )
     assert any("val_loss" in note for note in plan.notes)
     assert set(plan.lrs[0]) == {0.01}
 
 
-def test_plot_schedule_steps_a_torch_scheduler_per_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plot_schedule_steps_a_torch_scheduler_per_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    plan = plot_schedule(["--config", str(CONFIGS[0].parent / "mnist1d_torch_sgd_steplr.yaml"),
-                          "-o", str(tmp_path / "p.png"), "--trainer.max_epochs=10"])
+    plan = plot_schedule(
+        [
+            "--config",
+            str(CONFIGS[0].parent / "mnist1d_torch_sgd_steplr.yaml"),
+            "-o",
+            str(tmp_path / "p.png"),
+            "--trainer.max_epochs=10",
+        ]
+    )
     lrs = plan.lrs[0]
     assert len(lrs) == 360
     # StepLR(step_size=8 epochs, gamma=0.2) stepped once per epoch of 36 optimizer steps
@@ -109,7 +142,14 @@ def test_a_bad_config_value_fails_before_training_with_the_argument_named(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"`warmup_steps`"):
-        main(["fit", "--config", str(CONFIGS[0].parent / "mnist1d.yaml"), *SMALL,
-              "--trainer.logger.init_args.save_dir=logs",
-              "--model.init_args.schedule.init_args.warmup_steps=3 weeks"])
+        main(
+            [
+                "fit",
+                "--config",
+                str(CONFIGS[0].parent / "mnist1d.yaml"),
+                *SMALL,
+                "--trainer.logger.init_args.save_dir=logs",
+                "--model.init_args.schedule.init_args.warmup_steps=3 weeks",
+            ]
+        )
     assert not list(tmp_path.glob("logs/*/version_0/checkpoints/*.ckpt"))
