@@ -27,7 +27,8 @@ Length = int | float | str
 """A length as users write it: steps (int), a fraction of the span (float) or ``"N epochs"``."""
 
 _TEXT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(epochs?|steps?)\s*$")
-_HOW = 'write an int for steps, a float in (0, 1] for a fraction of the run, or "N epochs"'
+_HOW = 'an int for steps, a float in (0, 1] for a fraction of the run, or "N epochs"'
+_FIX = f"Write {_HOW}"
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,12 @@ def check_length(name: str, value: object, *, allow_zero: bool = False) -> Lengt
         return check_int(name, value, 0 if allow_zero else 1)
     if isinstance(value, float):
         if not (math.isfinite(value) and 0.0 < value <= 1.0) and not (allow_zero and value == 0.0):
-            raise fail(name, value, "as a float is a fraction of the run and must lie in (0, 1]", _HOW + ".")
+            raise fail(name, value, "as a float is a fraction of the run and must lie in (0, 1]", _FIX + ".")
         return value
     if isinstance(value, str):
         match = _TEXT.match(value)
         if match is None:
-            raise fail(name, value, "is not a length", _HOW + ', e.g. "2 epochs" or "500 steps".')
+            raise fail(name, value, "is not a length", _FIX + ', e.g. "2 epochs" or "500 steps".')
         amount = float(match.group(1))
         if amount == 0 and not allow_zero:
             raise fail(name, value, "must be longer than zero")
@@ -97,7 +98,7 @@ def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
         return max(1, round(value * run.total_steps)) if value > 0 else 0
     match = _TEXT.match(value)
     if match is None:  # unreachable after check_length; keeps the type checker honest
-        raise fail(name, value, "is not a length", _HOW + ".")
+        raise fail(name, value, "is not a length", _FIX + ".")
     amount = float(match.group(1))
     if match.group(2).startswith("step"):
         return int(amount)
