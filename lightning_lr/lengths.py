@@ -95,7 +95,7 @@ def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
                 "is a fraction of the run, but the run length is unknown",
                 "Set `max_steps` or `max_epochs` on the Trainer, or give the length in steps.",
             )
-        return max(1, round(value * run.total_steps)) if value > 0 else 0
+        return max(1, _round_half_up(value * run.total_steps)) if value > 0 else 0
     match = _TEXT.match(value)
     if match is None:  # unreachable after check_length; keeps the type checker honest
         raise fail(name, value, "is not a length", _FIX + ".")
@@ -109,7 +109,11 @@ def resolve_length(name: str, value: Length, run: RunLength | None) -> int:
             "is given in epochs, but the number of steps per epoch is unknown",
             "Give the length in steps, or use a dataloader with a length.",
         )
-    return max(1, round(amount * run.steps_per_epoch)) if amount > 0 else 0
+    return max(1, _round_half_up(amount * run.steps_per_epoch)) if amount > 0 else 0
+
+
+def _round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
 
 
 def run_length_from_trainer(

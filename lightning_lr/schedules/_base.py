@@ -42,10 +42,8 @@ class Schedule(ABC):
                 f"{self!r} has lengths in epochs or fractions of the run that are not resolved yet. "
                 "Call `.resolve(run_length)` first (ScheduleLR built by the mixin does this for you)."
             )
-        index = operator.index(step)
-        if index < 0:
-            raise ValueError(f"`step` must be >= 0, got {step!r}.")
-        return self.value(index)
+        step = _step_index(step)
+        return self.value(step)
 
     @cached_property
     def resolved(self) -> bool:
@@ -66,7 +64,24 @@ class Schedule(ABC):
     def to_config(self) -> dict[str, Any]:
         """Plain data (``class_path``/``init_args``, as LightningCLI writes it) that rebuilds this."""
         init_args = {field.name: _plain(getattr(self, field.name)) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
-        return {"class_path": f"lightning_lr.schedules.{type(self).__name__}", "init_args": init_args}
+        # Built-in classes report lightning_lr.schedules as their module; a user's subclass keeps its own.
+        cls = type(self)
+        return {"class_path": f"{cls.__module__}.{cls.__name__}", "init_args": init_args}
+
+
+def _step_index(step: object) -> int:
+    """An optimizer step index: a non-negative integer (numpy integers too, never a bool)."""
+    index: int | None = None
+    if not isinstance(step, bool):
+        try:
+            index = operator.index(step)  # type: ignore[arg-type]
+        except TypeError:
+            index = None
+    if index is None:
+        raise TypeError(f"`step` must be an integer optimizer step, got {step!r}.")
+    if index < 0:
+        raise ValueError(f"`step` must be >= 0, got {step!r}.")
+    return index
 
 
 def as_schedule(value: Any, name: str) -> Schedule:
@@ -131,6 +146,13 @@ def build_from_config(
         key: _build_nested(value, name=f"{name}.{key}", registry=registry, base=base)
         for key, value in dict(config.get("init_args") or {}).items()
     }
+    accepted = {field.name for field in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    unknown = sorted(set(init_args) - accepted) if accepted is not None else []
+    if unknown:
+        raise ValueError(
+            f"`{name}.init_args` has {unknown!r}, which {cls.__name__} does not take. "
+            f"It takes: {', '.join(sorted(accepted or ()))}."
+        )
     return cls(**init_args)
 
 

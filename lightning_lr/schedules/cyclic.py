@@ -28,8 +28,8 @@ class Cyclic(Schedule):
 
     Example:
         >>> schedule = Cyclic(step_size_up=4, base_factor=0.2)
-        >>> schedule(0), schedule(2), schedule(4), schedule(8)
-        (0.2, 0.6, 1.0, 0.2)
+        >>> [round(schedule(k), 6) for k in (0, 2, 4, 8)]
+        [0.2, 0.6, 1.0, 0.2]
     """
 
     step_size_up: Length
