@@ -57,8 +57,8 @@ class Warmup(Schedule):
 
     During the ramp ``f(k) = schedule(0) * ramp(k)`` (see :func:`warmup_ramp`): the LR is never
     zero at step 0 (unless the wrapped schedule starts at zero), rises monotonically, and meets
-    the wrapped schedule's value at ``warmup_steps``. ``start_factor`` defaults to 0 (0.01 for the exponential shape). A
-    fraction inside ``schedule`` is a fraction of the steps after the warmup, so
+    the wrapped schedule's value at ``warmup_steps``. ``start_factor`` defaults to 0 (0.01 for
+    the exponential shape). A fraction inside ``schedule`` is a fraction of the steps after the warmup, so
     ``Warmup(CosineDecay(1.0), 0.05)`` warms up for 5% of the run and decays over the rest.
 
     Example:
