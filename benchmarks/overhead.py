@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks._common import interleaved
-from lightning_lr import ConfigureOptimizersMixin, CosineDecay, ScheduleLR, Warmup
+from lightning_lr import ConfigureOptimizersMixin, ScheduleLR
+from lightning_lr.schedules import CosineDecay, Warmup
 
 WARMUP, TOTAL = 100, 2000
 

@@ -15,7 +15,8 @@ import torch
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_lr import ConfigureOptimizersMixin, OneCycle
+from lightning_lr import ConfigureOptimizersMixin
+from lightning_lr.schedules import OneCycle
 
 
 class DigitsMLP(ConfigureOptimizersMixin, pl.LightningModule):

@@ -116,6 +116,16 @@ def _round_half_up(value: float) -> int:
     return math.floor(value + 0.5)
 
 
+def load_train_data(trainer: pl.Trainer) -> None:
+    """Make sure the fit's train dataloader is loaded, so its length and batch size are known.
+
+    ``estimated_stepping_batches`` loads it only when it needs the epoch length, not when
+    ``max_steps`` alone decides.
+    """
+    if trainer.train_dataloader is None:
+        trainer.fit_loop.setup_data()
+
+
 def run_length_from_trainer(
     trainer: pl.Trainer, *, interval: Literal["step", "epoch"] = "step", frequency: int = 1
 ) -> RunLength:
@@ -124,7 +134,8 @@ def run_length_from_trainer(
     With ``interval="step"`` a scheduler step is an optimizer step (gradient accumulation counts
     once); with ``interval="epoch"`` it is an epoch. ``frequency`` groups that many into one.
     """
-    total = trainer.estimated_stepping_batches  # also sets up the train dataloader
+    total = trainer.estimated_stepping_batches
+    load_train_data(trainer)
     batches = trainer.num_training_batches
     per_epoch: float | None = None
     if math.isfinite(batches) and batches > 0:

@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
-from lightning_lr.lengths import RunLength, run_length_from_trainer
+from lightning_lr.lengths import RunLength, load_train_data, run_length_from_trainer
 from lightning_lr.optimizers import (
     build_optimizer,
     effective_weight_decay,
@@ -164,7 +164,7 @@ def _lr_scale(
             f"`lr_scaling`={settings.lr_scaling!r} needs the Trainer to know the batch size; "
             "attach the module to a Trainer (call trainer.fit)."
         )
-    trainer.estimated_stepping_batches  # noqa: B018  (sets up the train dataloader)
+    load_train_data(trainer)
     batch_size = module.hparams.get("batch_size", getattr(trainer.train_dataloader, "batch_size", None))
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(

@@ -10,9 +10,10 @@ import pytest
 import torch
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
-from lightning_lr import CosineDecay, ScheduleLR, Warmup
+from lightning_lr import ScheduleLR
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import LRPlan, PlanAtTrainStart, plan_lrs
+from lightning_lr.schedules import CosineDecay, Warmup
 
 
 def _optimizer() -> torch.optim.Optimizer:

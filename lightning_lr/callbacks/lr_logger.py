@@ -1,0 +1,132 @@
+"""LRLogger: the LR each optimizer step actually used, per optimizer and param group."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+from torch.optim import Optimizer
+from typing_extensions import override
+
+from lightning_lr._validate import check_choice, check_int
+from lightning_lr.callbacks._overlay import observe_steps
+
+
+class LRLogger(pl.Callback):
+    """Log the LR used by each optimizer step to every logger of the Trainer.
+
+    Unlike a monitor that reads ``group["lr"]`` between steps, this reads it during the update,
+    after any overlay (:class:`Warmup`, :class:`WarmRestarts`, diagnostics) has acted. Keys are
+    ``lr-<Optimizer>`` (``/<group name>`` per param group when there are several), and on request
+    ``momentum-...`` (momentum or beta1), ``weight_decay-...``, the effective LR of optimizers
+    that keep ``lr`` fixed (``lr_effective-...``: schedule-free's ``scheduled_lr``,
+    Prodigy/D-Adaptation's ``d * lr``) and ``grad_norm`` (the global 2-norm of the gradients,
+    measured before the Trainer clips them; the only value that costs a device sync, once per log).
+
+    Args:
+        logging_interval: ``"step"`` (every ``every_n_steps`` optimizer steps) or ``"epoch"``.
+        log_momentum: log momentum or beta1.
+        log_weight_decay: log each group's weight decay.
+        log_grad_norm: log the gradient norm before clipping.
+        every_n_steps: with ``logging_interval="step"``, log one step in this many.
+
+    Raises:
+        ValueError: the Trainer has no logger.
+    """
+
+    def __init__(
+        self,
+        logging_interval: Literal["step", "epoch"] = "step",
+        log_momentum: bool = True,
+        log_weight_decay: bool = False,
+        log_grad_norm: bool = False,
+        every_n_steps: int = 1,
+    ) -> None:
+        self.logging_interval = check_choice("logging_interval", logging_interval, ("step", "epoch"))
+        self.log_momentum = log_momentum
+        self.log_weight_decay = log_weight_decay
+        self.log_grad_norm = log_grad_norm
+        self.every_n_steps = check_int("every_n_steps", every_n_steps, 1)
+        self._prefixes: dict[int, str] = {}
+        self._pending: dict[str, Any] = {}
+        self._step = 0
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit" and not trainer.loggers:
+            raise ValueError(
+                "`LRLogger` needs a logger, but the Trainer has `logger=False`. Give the Trainer "
+                "a logger (e.g. CSVLogger or TensorBoardLogger) or remove LRLogger."
+            )
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        classes = [type(optimizer).__name__ for optimizer in trainer.optimizers]
+        self._prefixes = {}
+        for index, optimizer in enumerate(trainer.optimizers):
+            name = classes[index] if classes.count(classes[index]) == 1 else f"{classes[index]}-{index}"
+            self._prefixes[id(optimizer)] = name
+            observe_steps(optimizer, "lr_logger", self._observe)
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for optimizer in trainer.optimizers:
+            observe_steps(optimizer, "lr_logger", None)
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
+    ) -> None:
+        self._step = trainer.global_step
+        if self.log_grad_norm and optimizer is trainer.optimizers[0]:
+            norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
+            if norms:
+                self._pending["grad_norm"] = torch.stack(norms).norm(2)  # converted when logged
+
+    def _observe(self, optimizer: Optimizer, used: list[float]) -> None:
+        prefix = self._prefixes.get(id(optimizer))
+        if prefix is None:
+            return
+        groups = optimizer.param_groups
+        for index, (group, lr) in enumerate(zip(groups, used)):
+            suffix = "" if len(groups) == 1 else f"/{group.get('name') or f'pg{index}'}"
+            self._pending[f"lr-{prefix}{suffix}"] = lr
+            effective = _effective_lr(group, lr)
+            if effective is not None:
+                self._pending[f"lr_effective-{prefix}{suffix}"] = effective
+            if self.log_momentum:
+                momentum = group.get("momentum", (group.get("betas") or (None,))[0])
+                if isinstance(momentum, (int, float)):
+                    self._pending[f"momentum-{prefix}{suffix}"] = float(momentum)
+            if self.log_weight_decay and isinstance(group.get("weight_decay"), (int, float)):
+                self._pending[f"weight_decay-{prefix}{suffix}"] = float(group["weight_decay"])
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.logging_interval == "step" and self._pending and self._step % self.every_n_steps == 0:
+            self._flush(trainer)
+        elif self.logging_interval == "step":
+            self._pending.clear()
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.logging_interval == "epoch" and self._pending:
+            self._flush(trainer)
+
+    def _flush(self, trainer: pl.Trainer) -> None:
+        metrics = {key: float(value) for key, value in self._pending.items()}
+        self._pending = {}
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=self._step)
+
+
+def _effective_lr(group: dict[str, Any], lr: float) -> float | None:
+    """The LR an optimizer really applies when its ``lr`` stays fixed, if it says so."""
+    if isinstance(group.get("scheduled_lr"), (int, float)):  # schedule-free
+        return float(group["scheduled_lr"])
+    if isinstance(group.get("d"), (int, float)):  # Prodigy, D-Adaptation
+        return float(group["d"]) * lr
+    return None
