@@ -173,6 +173,11 @@ def _schedule_part(schedule: Any) -> Any:
     """A schedule from any of its accepted forms; a torch scheduler class stays a factory."""
     if schedule is None or isinstance(schedule, (Schedule, ReduceOnPlateau)):
         return schedule
+    if isinstance(schedule, Mapping) and "class_path" not in schedule and schedule:
+        # LightningCLI stores a dataclass-typed argument as the mapping of its fields
+        fields = {field.name for field in dataclasses.fields(ReduceOnPlateau)}
+        if set(schedule) <= fields:
+            return ReduceOnPlateau(**schedule)
     if isinstance(schedule, Mapping):
         path = str(schedule.get("class_path", ""))
         if path.rsplit(".", 1)[-1] in SCHEDULES or not path.startswith("torch."):

@@ -330,3 +330,11 @@ def test_a_bad_input_raises_before_any_training_step(
 def test_the_bad_input_table_is_large_enough() -> None:
     assert len(BAD_INPUTS) >= 25
     assert len({case.values[2] for case in BAD_INPUTS}) >= 15  # many different arguments, not one many times
+
+
+def test_a_plateau_stored_as_its_fields_is_rebuilt() -> None:
+    # LightningCLI stores a dataclass-typed hparam as the plain mapping of its fields
+    settings = OptimizerSettings.from_hparams(
+        {"lr": 0.1, "interval": "epoch", "schedule": {"factor": 0.5, "patience": 1, "mode": "max"}}
+    )
+    assert settings.schedule == ReduceOnPlateau(factor=0.5, patience=1, mode="max")
