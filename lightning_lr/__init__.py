@@ -5,7 +5,14 @@ CosineDecay``); the names here are the mixin, the torch adapter, the callbacks a
 """
 
 from lightning_lr import schedules
-from lightning_lr.callbacks import LRLogger, OptimizerMode, ScheduleOverlay, WarmRestarts, Warmup
+from lightning_lr.callbacks import (
+    DivergenceGuard,
+    LRLogger,
+    OptimizerMode,
+    ScheduleOverlay,
+    WarmRestarts,
+    Warmup,
+)
 from lightning_lr.lengths import Length, RunLength, run_length_from_trainer
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import OPTIMIZERS
@@ -17,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPTIMIZERS",
     "ConfigureOptimizersMixin",
+    "DivergenceGuard",
     "LRLogger",
     "Length",
     "OptimizerMode",

@@ -1,0 +1,155 @@
+"""DivergenceGuard: injected NaN, inf and loss spikes are rolled back exactly, with a lower LR."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from conftest import TinyRegression
+
+from lightning_lr import DivergenceGuard
+from lightning_lr.callbacks.guard import is_divergent
+from lightning_lr.schedules import Constant
+
+MakeTrainer = Callable[..., pl.Trainer]
+LR = 0.05
+
+
+class Faulty(TinyRegression):
+    """Multiplies the loss by ``factor`` at the given optimizer steps."""
+
+    def __init__(self, faults: dict[int, float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.faults = faults
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        return loss * self.faults.get(self.trainer.global_step, 1.0)
+
+
+class Weights(pl.Callback):
+    """The weights after every training batch (after the guard has acted)."""
+
+    def __init__(self) -> None:
+        self.after: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self.after[trainer.global_step] = {k: v.clone() for k, v in pl_module.state_dict().items()}
+
+
+def run(
+    make_trainer: MakeTrainer,
+    faults: dict[int, float],
+    guard: DivergenceGuard,
+    steps: int = 16,
+    **trainer_kwargs: Any,
+) -> tuple[Faulty, Weights, pl.Trainer]:
+    model = Faulty(faults, schedule=Constant(), weight_decay=0.0)
+    weights = Weights()
+    trainer = make_trainer(max_steps=steps, callbacks=[guard, weights], **trainer_kwargs)
+    trainer.fit(model)
+    return model, weights, trainer
+
+
+@pytest.mark.parametrize("fault", [math.nan, math.inf, 100.0])
+def test_a_bad_step_is_skipped_and_rolled_back_exactly_with_a_lower_lr(
+    make_trainer: MakeTrainer, fault: float
+) -> None:
+    guard = DivergenceGuard(snapshot_every=1, warmup_steps=3)
+    with pytest.warns(
+        UserWarning, match=r"DivergenceGuard: loss .* at step 6 .*rolled back to the state after 6 steps"
+    ):
+        model, weights, _ = run(make_trainer, {6: fault}, guard)
+    # the update of step 6 never happened: the weights after it (global_step 7) are those after
+    # step 5 (global_step 6), bit for bit
+    for name, value in weights.after[7].items():
+        assert torch.equal(value, weights.after[6][name]), name
+    assert not all(torch.equal(value, weights.after[5][name]) for name, value in weights.after[6].items())
+    assert [event["step"] for event in guard.events] == [6] and guard.retries == 1
+    lrs = [lrs[0] for lrs in model.seen_lrs]
+    assert lrs[:7] == pytest.approx([LR] * 7) and lrs[7:] == pytest.approx([LR * 0.5] * 9)
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values())
+
+
+def test_rollback_goes_back_to_the_last_snapshot(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(snapshot_every=4, warmup_steps=2)
+    _, weights, _ = run(make_trainer, {10: math.nan}, guard)
+    # snapshots after steps 4 and 8 (global_step 4, 8): step 10 rolls back to the state at 8
+    for name, value in weights.after[11].items():
+        assert torch.equal(value, weights.after[8][name]), name
+
+
+def test_repeated_backoffs_compound_across_the_same_snapshot(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(snapshot_every=100, warmup_steps=2, backoff=0.5)
+    model, _, _ = run(make_trainer, {5: math.nan, 7: math.nan}, guard, steps=10)
+    lrs = [lrs[0] for lrs in model.seen_lrs]
+    assert lrs[8:] == pytest.approx([LR * 0.25] * 2)
+    assert guard.lr_scale == pytest.approx(0.25)
+
+
+def test_after_max_retries_it_stops_with_the_last_good_state_saved(
+    make_trainer: MakeTrainer, tmp_path: Path
+) -> None:
+    guard = DivergenceGuard(snapshot_every=1, warmup_steps=1, max_retries=2)
+    _, weights, trainer = run(make_trainer, dict.fromkeys(range(4, 40), math.nan), guard, steps=40)
+    assert trainer.global_step < 10 and guard.retries == 2
+    saved = torch.load(tmp_path / "divergence_guard.ckpt", weights_only=True)
+    for name, value in saved["state_dict"].items():
+        assert torch.equal(value, weights.after[4][name]), name
+        assert torch.isfinite(value).all()
+
+
+def test_healthy_training_with_accumulation_is_left_alone(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(warmup_steps=2)
+    _ = run(make_trainer, {}, guard, steps=12, accumulate_grad_batches=2)
+    assert guard.events == [] and guard.retries == 0 and guard.healthy_steps == 12
+    assert guard.level is not None and math.isfinite(guard.level)
+
+
+def test_state_is_plain_data_and_round_trips(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(snapshot_every=1, warmup_steps=3)
+    run(make_trainer, {6: math.nan}, guard, steps=8)
+    state = guard.state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    fresh = DivergenceGuard()
+    fresh.load_state_dict(loaded)
+    assert repr(fresh.state_dict()) == repr(state) and fresh.retries == 1  # repr: nan != nan
+
+
+@pytest.mark.parametrize(
+    ("loss", "level", "expected"),
+    [
+        (math.nan, 1.0, True),
+        (math.inf, None, True),
+        (11.0, 1.0, True),
+        (9.0, 1.0, False),
+        (50.0, None, False),
+    ],
+)
+def test_is_divergent(loss: float, level: float | None, expected: bool) -> None:
+    assert is_divergent(loss, level, spike_factor=10.0) is expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"spike_factor": 1.0}, r"`spike_factor` must lie in \(1, inf\), got 1\.0"),
+        ({"backoff": 1.0}, r"`backoff` must lie in \(0, 1\), got 1\.0"),
+        ({"backoff": 0}, r"`backoff` must lie in \(0, 1\), got 0"),
+        ({"max_retries": -1}, r"`max_retries` must be >= 0, got -1"),
+        ({"snapshot_every": 0}, r"`snapshot_every` must be >= 1, got 0"),
+        ({"ema_decay": 1.0}, r"`ema_decay` must lie in \[0, 1\), got 1\.0"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DivergenceGuard(**kwargs)
