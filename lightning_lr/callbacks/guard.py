@@ -11,10 +11,10 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import override
 
 from lightning_lr._validate import check_int, check_range
+from lightning_lr.callbacks._adjust import scale_lrs
 
 
 def is_divergent(loss: float, level: float | None, spike_factor: float) -> bool:
@@ -141,12 +141,12 @@ class DivergenceGuard(pl.Callback):
         for config, state in zip(trainer.lr_scheduler_configs, snapshot["schedulers"]):
             config.scheduler.load_state_dict(copy.deepcopy(state))
         if self.retries >= self.max_retries:
-            self._scale_lrs(trainer, self.lr_scale / snapshot["lr_scale"])
+            scale_lrs(trainer, self.lr_scale / snapshot["lr_scale"])
             self._stop(trainer)
             return
         self.retries += 1
         self.lr_scale *= self.backoff
-        self._scale_lrs(trainer, self.lr_scale / snapshot["lr_scale"])
+        scale_lrs(trainer, self.lr_scale / snapshot["lr_scale"])
         event = self.events[-1]
         rank_zero_warn(
             f"DivergenceGuard: loss {event['loss']:.4g} at step {event['step']} (running level "
@@ -163,18 +163,6 @@ class DivergenceGuard(pl.Callback):
             f"DivergenceGuard: the loss diverged {self.retries + 1} times; stopped with the last good "
             f"state saved to {path}. Lower the LR or add gradient clipping."
         )
-
-    def _scale_lrs(self, trainer: pl.Trainer, factor: float) -> None:
-        if factor == 1.0:
-            return
-        for optimizer in trainer.optimizers:
-            for group in optimizer.param_groups:
-                group["lr"] *= factor
-                if "initial_lr" in group:
-                    group["initial_lr"] *= factor
-        for config in trainer.lr_scheduler_configs:
-            if isinstance(config.scheduler, LRScheduler):
-                config.scheduler.base_lrs = [base * factor for base in config.scheduler.base_lrs]
 
     def _take_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._snapshot = {
