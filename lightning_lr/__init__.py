@@ -7,6 +7,7 @@ CosineDecay``); the names here are the mixin, the torch adapter, the callbacks a
 from lightning_lr import schedules
 from lightning_lr.callbacks import (
     DivergenceGuard,
+    LRDiagnostics,
     LRLogger,
     OptimizerMode,
     ScheduleOverlay,
@@ -25,6 +26,7 @@ __all__ = [
     "OPTIMIZERS",
     "ConfigureOptimizersMixin",
     "DivergenceGuard",
+    "LRDiagnostics",
     "LRLogger",
     "Length",
     "OptimizerMode",

@@ -1,5 +1,6 @@
 """Trainer callbacks of lightning_lr."""
 
+from lightning_lr.callbacks.diagnostics import LRDiagnostics
 from lightning_lr.callbacks.guard import DivergenceGuard
 from lightning_lr.callbacks.lr_logger import LRLogger
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
@@ -7,4 +8,12 @@ from lightning_lr.callbacks.overlay import ScheduleOverlay
 from lightning_lr.callbacks.restarts import WarmRestarts
 from lightning_lr.callbacks.warmup import Warmup
 
-__all__ = ["DivergenceGuard", "LRLogger", "OptimizerMode", "ScheduleOverlay", "WarmRestarts", "Warmup"]
+__all__ = [
+    "DivergenceGuard",
+    "LRDiagnostics",
+    "LRLogger",
+    "OptimizerMode",
+    "ScheduleOverlay",
+    "WarmRestarts",
+    "Warmup",
+]

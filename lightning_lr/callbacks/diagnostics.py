@@ -1,0 +1,273 @@
+"""LRDiagnostics: read the learning curves as training runs, say what is wrong with the LR, and act."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, deque
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch.optim import Optimizer
+from typing_extensions import override
+
+from lightning_lr._validate import check_choice, check_int
+from lightning_lr.callbacks._adjust import scale_lrs
+from lightning_lr.callbacks.warmup import Warmup
+from lightning_lr.diagnose import Diagnosis, DiagnosisRules, diagnose_evaluations, diagnose_training
+from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedules import Warmup as WarmupSchedule
+from lightning_lr.schedules import WarmupStableDecay
+
+
+def warmup_end(trainer: pl.Trainer) -> int:
+    """The last optimizer step of any warmup the run has (Warmup callbacks, warmup schedules)."""
+    ends = [0]
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, Warmup) and isinstance(callback.resolved, WarmupSchedule):
+            ends.append(int(callback.resolved.warmup_steps))
+    for config in trainer.lr_scheduler_configs:
+        schedule = (
+            getattr(config.scheduler, "schedule", None) if isinstance(config.scheduler, ScheduleLR) else None
+        )
+        if isinstance(schedule, (WarmupSchedule, WarmupStableDecay)):
+            ends.append(int(schedule.warmup_steps))
+    return max(ends)
+
+
+class LRDiagnostics(pl.Callback):
+    """Diagnose the LR from the learning curves: diverging, too high, too low, plateau, overfitting.
+
+    Every ``check_every_n_steps`` optimizer steps the recent training losses (and gradient norms)
+    go through :func:`~lightning_lr.diagnose.diagnose_training`; after each validation the
+    per-validation training and validation losses go through
+    :func:`~lightning_lr.diagnose.diagnose_evaluations`. Each finding is a
+    :class:`~lightning_lr.diagnose.Diagnosis` with the numbers behind it and advice; the callback
+    keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, warns, and prints a
+    summary at the end of fit. With ``action="adjust"`` it also applies the advice: it multiplies
+    the LR of every group and the schedulers' base LRs by the diagnosis' ``lr_factor``, at most
+    ``max_adjustments`` times, and records what it did.
+
+    Under DDP the window of losses is averaged over ranks and rank 0's decision is broadcast, so
+    every rank takes the same decision at the same step.
+
+    Args:
+        train_metric: the training loss as logged with ``self.log`` (its ``_step`` variant is used
+            when logged with ``on_epoch=True`` too).
+        val_metric: the validation metric as logged.
+        action: ``"advise"`` (diagnose only) or ``"adjust"`` (diagnose and change the LR).
+        rules: the thresholds; :class:`~lightning_lr.diagnose.DiagnosisRules` defaults otherwise.
+        check_every_n_steps: optimizer steps between two checks of the training curve.
+        mode: ``"min"`` when a lower ``val_metric`` is better, ``"max"`` otherwise.
+        max_adjustments: most LR changes ``action="adjust"`` makes in one fit.
+    """
+
+    def __init__(
+        self,
+        train_metric: str = "train_loss",
+        val_metric: str = "val_loss",
+        action: Literal["advise", "adjust"] = "advise",
+        rules: DiagnosisRules | None = None,
+        check_every_n_steps: int = 10,
+        mode: Literal["min", "max"] = "min",
+        max_adjustments: int = 5,
+    ) -> None:
+        self.train_metric = train_metric
+        self.val_metric = val_metric
+        self.action = check_choice("action", action, ("advise", "adjust"))
+        self.rules = rules if rules is not None else DiagnosisRules()
+        self.check_every_n_steps = check_int("check_every_n_steps", check_every_n_steps, 1)
+        check_choice("mode", mode, ("min", "max"))
+        self.mode = mode
+        self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
+        self.diagnoses: list[Diagnosis] = []
+        self.actions: list[dict[str, Any]] = []
+        self._history = max(self.rules.window * 4, 200)
+        self._losses: deque[Any] = deque(maxlen=self._history)
+        self._grad_norms: deque[Any] = deque(maxlen=self._history)
+        self._eval_train: list[float] = []
+        self._eval_val: list[float] = []
+        self._since_eval: list[Any] = []
+        self._quiet_until: dict[str, int] = {}
+        self._last_step = -1
+        self._start_step = -1
+        self._initial: float | None = None
+        self._initial_step = 0
+
+    # --- collecting ------------------------------------------------------------------------------
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_step = trainer.global_step  # also right after a resume
+        self._start_step = warmup_end(trainer)
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
+    ) -> None:
+        if optimizer is trainer.optimizers[0]:
+            norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
+            if norms:
+                self._grad_norms.append(torch.stack(norms).norm(2))
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step == self._last_step:  # an accumulation batch: no optimizer step yet
+            return
+        self._last_step = trainer.global_step
+        step = trainer.global_step - 1  # the optimizer step just taken
+        loss = self._metric(trainer, self.train_metric, step_variant=True)
+        self._losses.append(loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss)))
+        self._since_eval.append(self._losses[-1])
+        if step < self._start_step:  # the rules misread a warmup ramp
+            self._losses.clear()
+            self._grad_norms.clear()
+            return
+        if self._initial is None and len(self._losses) == self.rules.smoothing_steps:
+            # the start level, so that "slow from the start" is told apart from "converged"
+            start = statistics.median(self._synced(trainer, torch.stack(list(self._losses)).float()))
+            if math.isfinite(start):
+                self._initial, self._initial_step = start, step - self.rules.smoothing_steps + 1
+        if (step + 1) % self.check_every_n_steps == 0 and len(self._losses) >= 2:
+            window = self._synced(trainer, torch.stack(list(self._losses)).float())
+            norms = (
+                self._synced(trainer, torch.stack(list(self._grad_norms)).float())
+                if self._grad_norms
+                else None
+            )
+            found = None
+            if trainer.is_global_zero:
+                found = diagnose_training(
+                    window,
+                    step=step,
+                    epoch=trainer.current_epoch,
+                    rules=self.rules,
+                    grad_norms=norms,
+                    initial_loss=self._initial,
+                    initial_step=self._initial_step if self._initial is not None else 0,
+                )
+            self._handle(trainer, found)
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not self._since_eval:
+            return
+        value = trainer.callback_metrics.get(self.val_metric)
+        if value is None:
+            return
+        pair = torch.stack(
+            [torch.stack(self._since_eval).float().mean().cpu(), torch.as_tensor(value).float().cpu()]
+        )
+        train, val = self._synced(trainer, pair)
+        self._since_eval = []
+        self._eval_train = [*self._eval_train[-99:], train]
+        self._eval_val = [*self._eval_val[-99:], val]
+        found = None
+        if trainer.is_global_zero:
+            found = diagnose_evaluations(
+                self._eval_train,
+                self._eval_val,
+                step=trainer.global_step,
+                epoch=trainer.current_epoch,
+                rules=self.rules,
+                mode=self.mode,
+            )
+        self._handle(trainer, found)
+
+    def _metric(self, trainer: pl.Trainer, name: str, *, step_variant: bool) -> Any:
+        metrics = trainer.callback_metrics
+        key = f"{name}_step" if step_variant and f"{name}_step" in metrics else name
+        if key not in metrics:
+            available = ", ".join(sorted(metrics)) or "none"
+            raise ValueError(
+                f"LRDiagnostics: `train_metric`={name!r} was not logged. Log it in training_step "
+                f"with self.log({name!r}, loss), or pass the name you log. Logged: {available}."
+            )
+        return metrics[key]
+
+    @staticmethod
+    def _synced(trainer: pl.Trainer, values: torch.Tensor) -> list[float]:
+        """The values averaged over ranks (one collective call), as Python floats."""
+        if trainer.world_size > 1:
+            values = trainer.strategy.reduce(values.to(trainer.strategy.root_device), reduce_op="mean")
+        return [float(item) for item in values.cpu().tolist()]
+
+    # --- deciding and acting -----------------------------------------------------------------------
+
+    def _handle(self, trainer: pl.Trainer, found: Diagnosis | None) -> None:
+        shared = trainer.strategy.broadcast(None if found is None else found.to_dict(), src=0)
+        if shared is None:
+            return
+        diagnosis = Diagnosis.from_dict(shared)
+        if self._quiet_until.get(diagnosis.kind, -1) > diagnosis.step:
+            return
+        self._quiet_until[diagnosis.kind] = diagnosis.step + max(self.rules.window, self.check_every_n_steps)
+        self.diagnoses = [*self.diagnoses[-199:], diagnosis]
+        for logger in trainer.loggers:
+            logger.log_metrics({f"diagnosis/{diagnosis.kind}": 1.0}, step=diagnosis.step)
+        rank_zero_warn(
+            f"LRDiagnostics [{diagnosis.kind}] at step {diagnosis.step}: {diagnosis.message} "
+            f"{diagnosis.advice}"
+        )
+        factor = diagnosis.lr_factor
+        if self.action == "adjust" and factor is not None and len(self.actions) < self.max_adjustments:
+            scale_lrs(trainer, factor)
+            self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
+            self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
+            self._grad_norms.clear()
+            self._initial = None
+            rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        rank_zero_info(self.summary())
+
+    def summary(self) -> str:
+        """A short text: what was found, how often, and the latest advice per kind."""
+        if not self.diagnoses:
+            return "LRDiagnostics: the learning curves looked healthy; no diagnosis."
+        counts = Counter(diagnosis.kind for diagnosis in self.diagnoses)
+        latest = {diagnosis.kind: diagnosis for diagnosis in self.diagnoses}
+        lines = ["LRDiagnostics summary:"]
+        for kind, count in counts.most_common():
+            last = latest[kind]
+            lines.append(f"  {kind}: {count}x, last at step {last.step} (epoch {last.epoch}). {last.advice}")
+        for action in self.actions:
+            lines.append(
+                f"  adjusted: LR x{action['lr_factor']:g} at step {action['step']} ({action['kind']})"
+            )
+        return "\n".join(lines)
+
+    # --- resume ------------------------------------------------------------------------------------
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "diagnoses": [diagnosis.to_dict() for diagnosis in self.diagnoses],
+            "actions": [dict(action) for action in self.actions],
+            "losses": [float(value) for value in self._losses],
+            "grad_norms": [float(value) for value in self._grad_norms],
+            "eval_train": list(self._eval_train),
+            "eval_val": list(self._eval_val),
+            "quiet_until": dict(self._quiet_until),
+            "last_step": self._last_step,
+            "initial": self._initial,
+            "initial_step": self._initial_step,
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.diagnoses = [Diagnosis.from_dict(item) for item in state_dict["diagnoses"]]
+        self.actions = [dict(action) for action in state_dict["actions"]]
+        self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
+        self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
+        self._eval_train = [float(v) for v in state_dict["eval_train"]]
+        self._eval_val = [float(v) for v in state_dict["eval_val"]]
+        self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
+        self._last_step = int(state_dict["last_step"])
+        self._initial = state_dict["initial"]
+        self._initial_step = int(state_dict["initial_step"])

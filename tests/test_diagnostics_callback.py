@@ -1,0 +1,161 @@
+"""LRDiagnostics in real Trainer runs: what it finds, what it logs, what it changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from conftest import TinyRegression
+from lightning.pytorch.loggers import CSVLogger
+
+from lightning_lr import LRDiagnostics, Warmup
+from lightning_lr.callbacks.diagnostics import warmup_end
+from lightning_lr.diagnose import DiagnosisRules
+from lightning_lr.schedules import Constant, CosineDecay, WarmupStableDecay
+
+MakeTrainer = Callable[..., pl.Trainer]
+RULES = DiagnosisRules(window=20, smoothing_steps=5)
+
+
+class Scripted(TinyRegression):
+    """Logs a validation loss read from a script (one value per validation), and NaN losses on request."""
+
+    def __init__(
+        self, val_script: list[float] | None = None, nan_at: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.val_script = val_script or []
+        self.nan_at = nan_at
+        self.validations = 0
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        if self.nan_at is not None and self.trainer.global_step >= self.nan_at:
+            loss = loss * math.nan
+            self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        index = min(self.validations, len(self.val_script) - 1)
+        self.log("val_loss", torch.tensor(self.val_script[index]) if self.val_script else torch.tensor(1.0))
+
+    def on_validation_epoch_end(self) -> None:
+        self.validations += 1
+
+
+def kinds(diagnostics: LRDiagnostics) -> list[str]:
+    return [diagnosis.kind for diagnosis in diagnostics.diagnoses]
+
+
+def test_a_non_finite_loss_is_diagnosed_as_diverging_with_its_numbers(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(rules=RULES, check_every_n_steps=1)
+    model = Scripted(nan_at=6, weight_decay=0.0)
+    make_trainer(max_steps=10, callbacks=[diagnostics], limit_val_batches=0).fit(model)
+    first = diagnostics.diagnoses[0]
+    assert first.kind == "diverging" and first.step == 6
+    assert first.lr_factor == pytest.approx(0.1) and "10" in first.advice
+    assert first.evidence["nonfinite_steps"] >= 1
+
+
+def test_adjust_scales_every_group_and_the_schedulers_base_lrs(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(action="adjust", rules=RULES, check_every_n_steps=1, max_adjustments=1)
+    model = Scripted(nan_at=6, schedule=CosineDecay(40), lr_multipliers={"head": 0.5}, weight_decay=0.0)
+    trainer = make_trainer(max_steps=12, callbacks=[diagnostics], limit_val_batches=0)
+    trainer.fit(model)
+    assert diagnostics.actions == [{"step": 6, "kind": "diverging", "lr_factor": pytest.approx(0.1)}]
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.base_lrs == pytest.approx([0.005, 0.0025])
+    for k in range(7, 12):  # after the adjustment: a tenth of the schedule, ratios kept
+        assert model.seen_lrs[k] == pytest.approx([0.005 * CosineDecay(40)(k), 0.0025 * CosineDecay(40)(k)])
+    assert model.seen_lrs[5] == pytest.approx([0.05 * CosineDecay(40)(5), 0.025 * CosineDecay(40)(5)])
+
+
+def test_advise_changes_nothing(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(action="advise", rules=RULES, check_every_n_steps=2)
+    model = Scripted(nan_at=6, schedule=Constant(), weight_decay=0.0)
+    make_trainer(max_steps=10, callbacks=[diagnostics], limit_val_batches=0).fit(model)
+    assert diagnostics.diagnoses and diagnostics.actions == []
+    assert {lrs[0] for lrs in model.seen_lrs} == {0.05}
+
+
+def test_plateau_from_the_validation_curve(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(rules=DiagnosisRules(patience=2), check_every_n_steps=1000)
+    model = Scripted(val_script=[1.0, 0.9, 0.9, 0.9, 0.9, 0.9], lr=1e-3)
+    make_trainer(max_epochs=6, callbacks=[diagnostics]).fit(model)
+    assert "plateau" in kinds(diagnostics)
+    plateau = next(d for d in diagnostics.diagnoses if d.kind == "plateau")
+    assert plateau.epoch >= 3 and plateau.lr_factor == pytest.approx(0.3)
+
+
+def test_overfitting_when_validation_rises_while_training_falls(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(rules=DiagnosisRules(patience=2), check_every_n_steps=1000)
+    model = Scripted(val_script=[1.0, 0.8, 0.9, 1.1, 1.4, 1.8], lr=0.05)
+    make_trainer(max_epochs=6, callbacks=[diagnostics]).fit(model)
+    assert "overfitting" in kinds(diagnostics)
+    assert "plateau" not in kinds(diagnostics)
+
+
+def test_healthy_training_is_left_alone(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(check_every_n_steps=10)
+    model = Scripted(val_script=[1.0, 0.8, 0.6, 0.5], lr=0.05, schedule=CosineDecay(1.0))
+    make_trainer(max_epochs=4, callbacks=[diagnostics]).fit(model)
+    assert diagnostics.diagnoses == []
+    assert "healthy" in diagnostics.summary()
+
+
+def test_diagnoses_are_logged_and_summarised(make_trainer: MakeTrainer, tmp_path: Path) -> None:
+    diagnostics = LRDiagnostics(rules=RULES, check_every_n_steps=1)
+    logger = CSVLogger(tmp_path, name="run")
+    model = Scripted(nan_at=6, weight_decay=0.0)
+    make_trainer(max_steps=10, callbacks=[diagnostics], logger=logger, limit_val_batches=0).fit(model)
+    with open(Path(logger.log_dir) / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("diagnosis/diverging")]
+    assert [int(row["step"]) for row in rows] == [6]
+    assert "diverging: 1x, last at step 6" in diagnostics.summary()
+
+
+def test_warmup_steps_are_not_judged(make_trainer: MakeTrainer) -> None:
+    model = Scripted(schedule=WarmupStableDecay(40, 12, 8), weight_decay=0.0)
+    trainer = make_trainer(max_steps=20, callbacks=[Warmup(7)], limit_val_batches=0)
+    trainer.fit(model)
+    assert warmup_end(trainer) == 12
+
+
+def test_an_unlogged_train_metric_is_named_with_the_ones_that_were(make_trainer: MakeTrainer) -> None:
+    with pytest.raises(ValueError, match=r"`train_metric`='loss' was not logged.*Logged: train_loss"):
+        make_trainer(max_steps=3, callbacks=[LRDiagnostics(train_metric="loss")], limit_val_batches=0).fit(
+            Scripted()
+        )
+
+
+def test_state_round_trips_as_plain_data(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(action="adjust", rules=RULES, check_every_n_steps=2)
+    make_trainer(max_steps=10, callbacks=[diagnostics], limit_val_batches=0).fit(Scripted(nan_at=6))
+    buffer = io.BytesIO()
+    torch.save(diagnostics.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = LRDiagnostics(rules=RULES)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    assert fresh.diagnoses == diagnostics.diagnoses and fresh.actions == diagnostics.actions
+    assert repr(fresh.state_dict()) == repr(diagnostics.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"action": "fix"}, r"`action` must be one of 'advise', 'adjust', got 'fix'"),
+        ({"check_every_n_steps": 0}, r"`check_every_n_steps` must be >= 1, got 0"),
+        ({"mode": "up"}, r"`mode` must be one of 'min', 'max', got 'up'"),
+        ({"max_adjustments": -1}, r"`max_adjustments` must be >= 0, got -1"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LRDiagnostics(**kwargs)
