@@ -37,8 +37,8 @@ def main(out: Path) -> None:
     pl.seed_everything(0)
     model = RankFault(lr=0.05, n_samples=128, schedule=CosineDecay(1.0))
     # rules strict enough that the diagnostics decide something on this tiny run
-    diagnostics = LRDiagnostics(action="adjust", check_every_n_steps=4,
-                                rules=DiagnosisRules(window=8, min_progress=0.9))
+    diagnostics = LRDiagnostics(action="adjust", check_every_n_steps=1,
+                                rules=DiagnosisRules(window=8, smoothing_steps=4))
     guard = DivergenceGuard(snapshot_every=2, warmup_steps=2)
     trainer = pl.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_steps=24, logger=CSVLogger(out, name="logs"),

@@ -1,0 +1,225 @@
+"""The :class:`Diagnosis` record, the kinds of diagnosis, and the thresholds of every rule.
+
+:class:`DiagnosisRules` holds and validates the thresholds (and defines the window statistics the
+training rules read); :func:`diagnose_training` and :func:`diagnose_evaluations` apply them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, cast
+
+from lightning_lr._validate import (
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+    check_range,
+    fail,
+)
+from lightning_lr.diagnose._stats import _real
+
+Kind = Literal["diverging", "too_high", "too_low", "plateau", "overfitting"]
+Mode = Literal["min", "max"]
+KINDS: tuple[Kind, ...] = ("diverging", "too_high", "too_low", "plateau", "overfitting")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a rule found, when, the numbers behind it, and what to do about it.
+
+    Attributes:
+        kind: which rule fired.
+        step: optimizer step at which the diagnosis was made.
+        epoch: epoch at which the diagnosis was made.
+        message: one sentence: what is wrong, with the key numbers.
+        advice: what to do.
+        lr_factor: what ``action="adjust"`` multiplies the LR by; ``None`` for no LR change.
+        evidence: the numbers the rule read, by name (floats; each rule documents its keys).
+
+    Example:
+        >>> found = Diagnosis("plateau", 120, 3, "Flat.", "Decay the LR.", 0.3, {"best_value": 0.5})
+        >>> Diagnosis.from_dict(found.to_dict()) == found
+        True
+    """
+
+    kind: Kind
+    step: int
+    epoch: int
+    message: str
+    advice: str
+    lr_factor: float | None
+    evidence: dict[str, float] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, KINDS)
+        check_int("step", self.step)
+        check_int("epoch", self.epoch)
+        for name in ("message", "advice"):
+            text = getattr(self, name)
+            if not isinstance(text, str):
+                raise TypeError(f"`{name}` must be a string, got {text!r} of type {type(text).__name__}.")
+        if self.lr_factor is not None:
+            object.__setattr__(self, "lr_factor", check_positive("lr_factor", self.lr_factor))
+        if not isinstance(self.evidence, Mapping):
+            raise TypeError(f"`evidence` must be a mapping of names to numbers, got {self.evidence!r}.")
+        object.__setattr__(
+            self,
+            "evidence",
+            {str(key): _real(f"evidence[{key!r}]", value) for key, value in self.evidence.items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (str, int, float, None and a dict of floats), for checkpoints and logs."""
+        return {
+            "kind": self.kind,
+            "step": self.step,
+            "epoch": self.epoch,
+            "message": self.message,
+            "advice": self.advice,
+            "lr_factor": self.lr_factor,
+            "evidence": dict(self.evidence),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnosis:
+        """The diagnosis that :meth:`to_dict` wrote; every field is validated again.
+
+        Raises:
+            ValueError: a key is missing or unknown, or a field is out of range.
+            TypeError: ``data`` is not a mapping, or a field has the wrong type.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"`data` must be a mapping, got {data!r} of type {type(data).__name__}.")
+        names = [item.name for item in fields(cls)]
+        if set(data) != set(names):
+            raise fail("data", list(data), f"must hold exactly the keys {', '.join(names)}")
+        return cls(
+            kind=cast(Kind, data["kind"]),
+            step=data["step"],
+            epoch=data["epoch"],
+            message=data["message"],
+            advice=data["advice"],
+            lr_factor=data["lr_factor"],
+            evidence=data["evidence"],
+        )
+
+
+@dataclass(frozen=True)
+class DiagnosisRules:
+    """The thresholds of every rule, validated on construction with the house error format.
+
+    The training rules look at the last ``window`` step losses. Over that window they fit a least-
+    squares line ``loss ~ a + b * i`` and read:
+
+    - ``level``: the median loss, and ``noise = std(loss[i+1] - loss[i]) / (sqrt(2) * level)``,
+      the step losses' coefficient of variation: for independent noise the change between two
+      steps has sqrt(2) times the spread of one step, and the trend cancels out of it. The std is
+      estimated robustly, as 1.4826 times the median absolute deviation of the changes, so that a
+      few spikes (the spike rule's business) do not read as a bouncing loss;
+    - ``fall = -b * (window - 1) / level``, the relative fall of the fitted line, and its t
+      statistic ``trend_t = b / stderr(b)``: a fall is real when ``trend_t <= -trend_t``;
+    - ``total_fall = 1 - end / start``, how far the fitted end of the window lies below the start
+      level, and the paces ``recent_pace = fall / (window - 1)`` and ``overall_pace = total_fall /
+      elapsed_steps``;
+    - spikes: steps whose value exceeds a factor times the median of the ``smoothing_steps``
+      values before it.
+
+    Attributes:
+        divergence_factor: ``diverging`` when the smoothed loss (median of the last
+            ``smoothing_steps``) exceeds this multiple of its best value in the window. 4 is the
+            stop rule of the LR range test (Lightning's ``lr_find``, fastai): a sustained 4x rise
+            is far beyond batch noise, which the median removes, and beyond the bump of a warm
+            restart.
+        window: steps the ``too_high`` and ``too_low`` rules look at. Over 50 steps the fitted
+            ``fall`` has a standard error of ``sqrt(12 / 50) = 0.49`` times the relative noise,
+            and the rules still react within an epoch. With noisy losses a slow fall needs a
+            longer window to stand out.
+        smoothing_steps: losses in the running median, and the look-back of the spike baseline.
+            10 outvotes up to 4 spikes among them and lags a divergence by only 5 steps.
+        min_progress: ``too_low`` when the fitted fall over the window is below this fraction of
+            the level. At 1% per 50 steps the loss would take ~3,500 steps to halve, where a
+            well-tuned run halves it in a few hundred early on.
+        noise_ratio: ``too_high`` (bouncing) when ``noise`` exceeds this. Batch noise on a loss well
+            above its floor is a few percent to ~15% of it; a loss that swings by a quarter of its
+            level from step to step is being thrown around by the updates.
+        trend_t: |t| a fitted slope needs to count as a trend. At 3, a window of pure noise shows
+            a downward "trend" in 0.2% of windows (t distribution, 48 degrees of freedom).
+        stuck_fall: ``too_high`` (bouncing) only while ``total_fall`` is below this. A loss that has
+            already halved is noisy because it is low (batch noise is relative), not because the
+            LR throws it around; 0.5 keeps the rule to losses still near where they started.
+        pace_ratio: ``too_low`` only while ``recent_pace >= pace_ratio * overall_pace``. A loss held
+            back by the LR falls at a steady pace (ratio near 1 or above); a healthy one slows down
+            as it nears its floor (ratio ~0 for an exponential approach, ``alpha`` < 0.5 for a power
+            law ``t ** -alpha``), so "flat because done" is not mistaken for "slow from the start".
+        spike_factor: a step loss above this multiple of the median of the ``smoothing_steps``
+            losses before it is a spike. 3 is far outside batch noise (a 3-sigma batch at 15%
+            noise is 1.45x). The baseline is local so that a fast fall is not read as spikes.
+        grad_spike_factor: the same for the gradient norm, whose batch-to-batch spread is wider;
+            10x is where clipping pays off.
+        spike_count: spiking steps in the window that make ``too_high``. One is an unlucky batch,
+            three in ``window`` steps is a pattern.
+        spike_floor: a loss spike must also rise by this fraction of the start level above its
+            baseline. 0.1 ignores the heavy-tailed batch losses of a nearly fitted model (0.01 to
+            0.06 on a start of 2.3) and keeps the jumps that undo training; 0 switches it off.
+        patience: ``plateau``/``overfitting`` after this many evaluations without improvement (or
+            with the metric getting worse), counted as Lightning's ``EarlyStopping`` counts them
+            (torch's ``ReduceLROnPlateau`` acts one evaluation later). 3 outlasts the noise of a
+            validation metric without wasting many epochs.
+        min_delta: relative change of the validation metric that counts as an improvement (or a
+            worsening), like ``ReduceLROnPlateau``'s ``threshold`` in ``"rel"`` mode. 1e-3 is just
+            above the run-to-run jitter of a fixed validation set.
+
+    Example:
+        >>> DiagnosisRules(window=100).window
+        100
+    """
+
+    divergence_factor: float = 4.0
+    window: int = 50
+    smoothing_steps: int = 10
+    min_progress: float = 0.01
+    noise_ratio: float = 0.25
+    trend_t: float = 3.0
+    stuck_fall: float = 0.5
+    pace_ratio: float = 0.5
+    spike_factor: float = 3.0
+    grad_spike_factor: float = 10.0
+    spike_count: int = 3
+    spike_floor: float = 0.1
+    patience: int = 3
+    min_delta: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_range("divergence_factor", self.divergence_factor, 1.0, math.inf, low_open=True, high_open=True)
+        check_int("smoothing_steps", self.smoothing_steps, 1)
+        check_int("window", self.window, 3)
+        if self.window < 2 * self.smoothing_steps:
+            raise fail(
+                "window",
+                self.window,
+                f"must be >= 2 * `smoothing_steps` = {2 * self.smoothing_steps}",
+                "Lengthen the window or shorten the smoothing: the best and the last smoothed "
+                "losses must not share steps.",
+            )
+        check_range("min_progress", self.min_progress, 0.0, 1.0, low_open=True, high_open=True)
+        check_positive("noise_ratio", self.noise_ratio)
+        check_positive("trend_t", self.trend_t)
+        check_range("stuck_fall", self.stuck_fall, 0.0, 1.0, low_open=True)
+        check_positive("pace_ratio", self.pace_ratio)
+        check_range("spike_factor", self.spike_factor, 1.0, math.inf, low_open=True, high_open=True)
+        check_range("grad_spike_factor", self.grad_spike_factor, 1.0, math.inf, low_open=True, high_open=True)
+        check_int("spike_count", self.spike_count, 1)
+        check_non_negative("spike_floor", self.spike_floor)
+        check_int("patience", self.patience, 1)
+        check_range("min_delta", self.min_delta, 0.0, 1.0, high_open=True)
+
+
+def _check_rules(rules: Any) -> None:
+    if not isinstance(rules, DiagnosisRules):
+        raise TypeError(
+            f"`rules` must be a DiagnosisRules, got {rules!r} of type {type(rules).__name__}. "
+            "Use DiagnosisRules() for the defaults."
+        )

@@ -1,0 +1,282 @@
+"""The training rules: one loss (and gradient norm) per optimizer step, read over a window.
+
+:func:`diagnose_training` returns ``diverging``, ``too_high`` or ``too_low``, in that priority; the
+window statistics it reads are defined in :class:`~lightning_lr.diagnose.DiagnosisRules`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+
+from lightning_lr._validate import check_int, check_number, fail
+from lightning_lr.diagnose._stats import _floats
+from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
+
+_MAD_TO_STD = 1.4826
+"""Median absolute deviation to standard deviation, for normal noise (1 / Phi^-1(3/4))."""
+
+_T_LIMIT = 1e6
+"""Cap on the trend's |t|: an exactly straight window has no residual, and evidence stays finite."""
+
+
+def diagnose_training(
+    losses: Iterable[float],
+    *,
+    step: int,
+    epoch: int,
+    rules: DiagnosisRules,
+    grad_norms: Iterable[float] | None = None,
+    initial_loss: float | None = None,
+    initial_step: int = 0,
+) -> Diagnosis | None:
+    """Read the training losses of the last steps; return ``diverging``, ``too_high``, ``too_low`` or None.
+
+    The rules, in priority order (see :class:`DiagnosisRules` for the statistics):
+
+    1. ``diverging`` (``lr_factor`` 0.1): a non-finite loss anywhere in ``losses``; or, with at
+       least ``2 * smoothing_steps`` losses, the running median of the last ``smoothing_steps``
+       above ``divergence_factor`` times its best value in the window. Evidence:
+       ``nonfinite_steps`` and ``first_nonfinite_step``, or ``smoothed_loss``,
+       ``best_smoothed_loss`` and ``ratio``.
+    2. ``too_high``, with a full window: the loss bounces (``noise > noise_ratio``) without a real
+       fall (``trend_t > -trend_t``) while still near its start (``total_fall < stuck_fall``),
+       ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or gradient-norm spikes (advice: clip
+       with ``gradient_clip_val``), ``lr_factor`` 0.5.
+    3. ``too_low`` (``lr_factor`` 3.0), with a full window: a real fall (``trend_t <= -trend_t``)
+       that is too small (``fall < min_progress``) and not slowing down
+       (``recent_pace >= pace_ratio * overall_pace``).
+
+    The evidence of ``too_high`` and ``too_low`` is the window's statistics: ``level``, ``noise``,
+    ``fall``, ``trend_t``, ``total_fall``, ``recent_pace``, ``overall_pace``, ``loss_spikes`` and,
+    when gradient norms are given, ``grad_spikes``.
+
+    Args:
+        losses: training loss of each optimizer step, oldest first, the last one at ``step``.
+            Older steps than the window only serve as the start level when ``initial_loss`` is
+            not given.
+        step: optimizer step of the last loss.
+        epoch: current epoch.
+        rules: the thresholds.
+        grad_norms: total gradient norm of each step, oldest first (before clipping); non-finite
+            norms, the steps the AMP grad scaler skipped, are ignored.
+        initial_loss: smoothed training loss at the start of training (or after warmup). Without
+            it the start level is the median of the first ``smoothing_steps`` losses passed, so a
+            smooth curve converging to its floor looks "slow from the start" when only a window
+            is passed.
+        initial_step: optimizer step at which ``initial_loss`` was taken.
+
+    Returns:
+        The diagnosis of the highest priority that applies, or ``None`` when the curve looks healthy
+        (or there are fewer than ``2 * smoothing_steps`` losses to judge).
+
+    Raises:
+        TypeError: a loss, a gradient norm or an argument is not a number, or ``rules`` is not a
+            :class:`DiagnosisRules`.
+        ValueError: ``step``/``epoch`` is negative, ``initial_loss`` is not finite, or
+            ``initial_step`` comes after the first loss passed.
+
+    Example:
+        >>> rules = DiagnosisRules()
+        >>> diagnose_training([2.0] * 30 + [float("nan")], step=30, epoch=0, rules=rules).kind
+        'diverging'
+        >>> diagnose_training([2.0 * 0.98**i for i in range(50)], step=49, epoch=0, rules=rules) is None
+        True
+    """
+    values = _floats("losses", losses)
+    norms = None if grad_norms is None else _floats("grad_norms", grad_norms)
+    check_int("step", step)
+    check_int("epoch", epoch)
+    check_int("initial_step", initial_step)
+    _check_rules(rules)
+    if initial_loss is None:
+        start = statistics.median(values[: rules.smoothing_steps]) if values else 0.0
+        elapsed = len(values) - 1 - (rules.smoothing_steps - 1) / 2
+    else:
+        start = check_number("initial_loss", initial_loss)
+        first_step = step - (len(values) - 1)
+        if initial_step > first_step:
+            raise fail(
+                "initial_step",
+                initial_step,
+                f"must be <= {first_step}, the step of the first loss passed",
+                "Take `initial_loss` before the losses you pass, e.g. at the first step.",
+            )
+        elapsed = step - initial_step
+
+    found = _diverging(values, step=step, epoch=epoch, rules=rules)
+    if found is not None or len(values) < rules.window:
+        return found
+    curve = _read_curve(values[-rules.window :], norms, rules=rules, start=start, elapsed=elapsed)
+    if curve is None:
+        return None
+    return _too_high(curve, step=step, epoch=epoch, rules=rules) or _too_low(
+        curve, step=step, epoch=epoch, rules=rules
+    )
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """The statistics of one window of step losses (defined in :class:`DiagnosisRules`)."""
+
+    level: float
+    noise: float
+    fall: float
+    trend_t: float
+    total_fall: float
+    recent_pace: float
+    overall_pace: float
+    loss_spikes: int
+    grad_spikes: int | None
+
+    def evidence(self) -> dict[str, float]:
+        return {name: float(value) for name, value in asdict(self).items() if value is not None}
+
+
+def _read_curve(
+    window: list[float],
+    grad_norms: list[float] | None,
+    *,
+    rules: DiagnosisRules,
+    start: float,
+    elapsed: float,
+) -> _Curve | None:
+    level = statistics.median(window)
+    if level <= 0 or start <= 0:
+        return None
+    slope, end, trend_t = _trend(window)
+    changes = [after - before for before, after in pairwise(window)]
+    centre = statistics.median(changes)
+    spread = _MAD_TO_STD * statistics.median(abs(change - centre) for change in changes)
+    total_fall = 1.0 - end / start
+    grad_spikes = None
+    if grad_norms is not None:
+        finite = [norm for norm in grad_norms[-rules.window :] if math.isfinite(norm)]
+        grad_spikes = _spikes(finite, rules.grad_spike_factor, rules.smoothing_steps, floor=0.0)
+    return _Curve(
+        level=level,
+        noise=spread / (math.sqrt(2.0) * level),
+        fall=-slope * (len(window) - 1) / level,
+        trend_t=trend_t,
+        total_fall=total_fall,
+        recent_pace=-slope / level,
+        overall_pace=total_fall / elapsed,
+        loss_spikes=_spikes(
+            window, rules.spike_factor, rules.smoothing_steps, floor=rules.spike_floor * start
+        ),
+        grad_spikes=grad_spikes,
+    )
+
+
+def _diverging(losses: list[float], *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
+    advice = (
+        "Divide the LR by 10 and resume from the last good checkpoint; if it diverges again, clip "
+        "gradients (`gradient_clip_val`) or lengthen the warmup."
+    )
+    bad = [index for index, loss in enumerate(losses) if not math.isfinite(loss)]
+    if bad:
+        first = step - (len(losses) - 1 - bad[0])
+        message = (
+            f"The training loss is not finite ({losses[bad[0]]}) on {len(bad)} of the last "
+            f"{len(losses)} steps, first at step {first}: training has diverged."
+        )
+        evidence = {"nonfinite_steps": float(len(bad)), "first_nonfinite_step": float(first)}
+        return Diagnosis("diverging", step, epoch, message, advice, 0.1, evidence)
+    window = losses[-rules.window :]
+    if len(window) < 2 * rules.smoothing_steps:
+        return None
+    smoothed = _running_medians(window, rules.smoothing_steps)
+    best, last = min(smoothed), smoothed[-1]
+    if best <= 0 or last <= rules.divergence_factor * best:
+        return None
+    message = (
+        f"The smoothed training loss rose to {last:.4g}, {last / best:.1f}x its best {best:.4g} "
+        f"in the last {len(window)} steps (limit {rules.divergence_factor:g}x): training is diverging."
+    )
+    evidence = {"smoothed_loss": last, "best_smoothed_loss": best, "ratio": last / best}
+    return Diagnosis("diverging", step, epoch, message, advice, 0.1, evidence)
+
+
+def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
+    bouncing = (
+        curve.noise > rules.noise_ratio
+        and curve.trend_t > -rules.trend_t
+        and curve.total_fall < rules.stuck_fall
+    )
+    loss_spiking = curve.loss_spikes >= rules.spike_count
+    grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
+    if not (bouncing or loss_spiking or grad_spiking):
+        return None
+    reasons = []
+    if bouncing:
+        reasons.append(
+            f"the training loss bounces by {curve.noise:.0%} of its level {curve.level:.4g} without "
+            f"going down ({curve.fall:+.1%} over {rules.window} steps, t = {curve.trend_t:.1f})"
+        )
+    if loss_spiking:
+        reasons.append(
+            f"the training loss spiked above {rules.spike_factor:g}x its recent median on "
+            f"{curve.loss_spikes} of the last {rules.window} steps"
+        )
+    if grad_spiking:
+        reasons.append(
+            f"the gradient norm spiked above {rules.grad_spike_factor:g}x its recent median on "
+            f"{curve.grad_spikes} of the last {rules.window} steps"
+        )
+    # A loss stuck near its start needs a real cut; spikes on a curve that still learns need less.
+    lr_factor = 0.3 if bouncing else 0.5
+    advice = "Lower the LR about 3x (x0.3)" if bouncing else "Halve the LR (x0.5)"
+    if grad_spiking:
+        advice += " and clip gradients, e.g. `Trainer(gradient_clip_val=1.0)`"
+    elif loss_spiking:
+        advice += " or lengthen the warmup"
+    message = "The LR looks too high: " + "; ".join(reasons) + "."
+    return Diagnosis("too_high", step, epoch, message, advice + ".", lr_factor, curve.evidence())
+
+
+def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
+    steady = curve.trend_t <= -rules.trend_t
+    slow = curve.fall < rules.min_progress
+    not_slowing = curve.recent_pace >= rules.pace_ratio * curve.overall_pace
+    if not (steady and slow and not_slowing):
+        return None
+    message = (
+        f"The LR looks too low: the training loss falls steadily (t = {curve.trend_t:.1f}) but only "
+        f"{curve.fall:.2%} over {rules.window} steps (below {rules.min_progress:.2%}), and no slower "
+        f"than it has since the start."
+    )
+    advice = "Raise the LR 3 to 10 times (x3), or run the LR finder to pick it."
+    return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def _running_medians(values: list[float], span: int) -> list[float]:
+    """Median of each run of ``span`` consecutive values, one per run end from ``span - 1`` on."""
+    return [statistics.median(values[end - span : end]) for end in range(span, len(values) + 1)]
+
+
+def _trend(values: list[float]) -> tuple[float, float, float]:
+    """Least-squares line through ``values`` at 0, 1, ...: its slope, its end value and the slope's t."""
+    count = len(values)
+    steps = range(count)
+    slope, intercept = statistics.linear_regression(steps, values)
+    residual = sum((value - intercept - slope * index) ** 2 for index, value in zip(steps, values))
+    spread = count * (count * count - 1) / 12  # sum of (index - mean index) ** 2
+    stderr = math.sqrt(residual / (count - 2) / spread)
+    t = slope / stderr if stderr > 0 else (0.0 if slope == 0 else math.copysign(math.inf, slope))
+    return slope, intercept + slope * (count - 1), max(-_T_LIMIT, min(_T_LIMIT, t))
+
+
+def _spikes(values: list[float], factor: float, lookback: int, *, floor: float) -> int:
+    """Values above ``factor`` times (and ``floor`` above) the median of the ``lookback`` before them."""
+    count = 0
+    for index in range(lookback, len(values)):
+        baseline = statistics.median(values[index - lookback : index])
+        if baseline > 0 and values[index] > factor * baseline and values[index] - baseline >= floor:
+            count += 1
+    return count

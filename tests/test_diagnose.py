@@ -1,0 +1,664 @@
+"""The learning-curve rules on synthetic curves: each fires on its own kind, stays silent on a healthy
+curve, and reports the numbers it used (recomputed here with numpy as the reference)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lightning_lr.diagnose import (
+    KINDS,
+    Diagnosis,
+    DiagnosisRules,
+    diagnose_evaluations,
+    diagnose_training,
+)
+
+RULES = DiagnosisRules()
+WINDOW = RULES.window
+SPAN = RULES.smoothing_steps
+NAN, INF = float("nan"), float("inf")
+PROPERTY = settings(deadline=None, max_examples=200)
+
+
+def decay(
+    steps: int, *, rate: float, noise: float = 0.0, scale: float = 2.0, floor: float = 0.0, seed: int = 0
+) -> list[float]:
+    """``(floor + scale * exp(-rate * i)) * (1 + noise * N(0, 1))`` for ``i`` in ``range(steps)``."""
+    rng = np.random.default_rng(seed)
+    index = np.arange(steps)
+    curve = (floor + scale * np.exp(-rate * index)) * (1.0 + noise * rng.standard_normal(steps))
+    return [float(value) for value in curve]
+
+
+def kind(diagnosis: Diagnosis | None) -> str | None:
+    return None if diagnosis is None else diagnosis.kind
+
+
+def train(losses: Any, **kwargs: Any) -> Diagnosis | None:
+    """Diagnose ``losses`` as the steps ``0 .. len - 1`` (the last one at ``step``)."""
+    kwargs.setdefault("rules", RULES)
+    return diagnose_training(losses, step=len(losses) - 1, epoch=0, **kwargs)
+
+
+def evaluations(train_losses: Any, val_losses: Any, **kwargs: Any) -> Diagnosis | None:
+    kwargs.setdefault("rules", RULES)
+    return diagnose_evaluations(
+        train_losses, val_losses, step=100 * len(val_losses), epoch=len(val_losses), **kwargs
+    )
+
+
+# --- the reference: the window statistics written out with numpy --------------------------------
+
+
+def reference_curve(
+    losses: list[float], *, start: float | None = None, elapsed: float | None = None, grad_norms: Any = None
+) -> dict[str, float]:
+    """Every statistic of :class:`DiagnosisRules`, from its docstring, on the last window of ``losses``."""
+    window = np.asarray(losses[-WINDOW:])
+    if start is None:
+        start = float(np.median(losses[:SPAN]))
+        elapsed = len(losses) - 1 - (SPAN - 1) / 2
+    assert elapsed is not None
+    index = np.arange(WINDOW)
+    slope, intercept = np.polyfit(index, window, 1)
+    residual = window - (intercept + slope * index)
+    stderr = math.sqrt(residual @ residual / (WINDOW - 2) / np.sum((index - index.mean()) ** 2))
+    level = float(np.median(window))
+    changes = np.diff(window)
+    spread = 1.4826 * np.median(np.abs(changes - np.median(changes)))  # robust std of the changes
+    end = intercept + slope * (WINDOW - 1)
+    total_fall = 1.0 - end / start
+    stats = {
+        "level": level,
+        "noise": float(spread / (math.sqrt(2.0) * level)),
+        "fall": float(-slope * (WINDOW - 1) / level),
+        "trend_t": float(np.clip(slope / stderr, -1e6, 1e6)),
+        "total_fall": float(total_fall),
+        "recent_pace": float(-slope / level),
+        "overall_pace": float(total_fall / elapsed),
+        "loss_spikes": reference_spikes(window, RULES.spike_factor, RULES.spike_floor * start),
+    }
+    if grad_norms is not None:
+        norms = np.asarray(grad_norms[-WINDOW:])
+        stats["grad_spikes"] = reference_spikes(norms[np.isfinite(norms)], RULES.grad_spike_factor, 0.0)
+    return stats
+
+
+def reference_spikes(values: np.ndarray, factor: float, floor: float) -> float:
+    baselines = np.median(np.lib.stride_tricks.sliding_window_view(values, SPAN)[:-1], axis=1)
+    current = values[SPAN:]
+    return float(np.sum((current > factor * baselines) & (current - baselines >= floor)))
+
+
+def assert_evidence(found: Diagnosis, expected: dict[str, float]) -> None:
+    assert found.evidence.keys() == expected.keys()
+    for name, value in expected.items():
+        assert found.evidence[name] == pytest.approx(value, rel=1e-6, abs=1e-12), name
+
+
+# --- healthy curves ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("steps", [2 * SPAN - 1, 2 * SPAN, WINDOW, 300])
+@pytest.mark.parametrize("with_start", [False, True])
+def test_healthy_decay_is_silent(steps: int, with_start: bool) -> None:
+    losses = decay(steps, rate=0.02, noise=0.01)
+    norms = list(np.exp(0.2 * np.random.default_rng(1).standard_normal(steps)))
+    start = {"initial_loss": 2.0} if with_start else {}
+    assert train(losses, grad_norms=norms, **start) is None
+
+
+def test_too_few_losses_are_not_judged() -> None:
+    assert diagnose_training([], step=0, epoch=0, rules=RULES) is None
+    assert train([5.0]) is None
+
+
+# --- too_low -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "start"),
+    [
+        pytest.param(WINDOW, {}, id="window-only"),
+        pytest.param(400, {}, id="whole-history"),
+        pytest.param(400, {"initial_loss": 2.0, "initial_step": 0}, id="initial-loss"),
+    ],
+)
+def test_slow_steady_decay_is_too_low(steps: int, start: dict[str, Any]) -> None:
+    losses = decay(steps, rate=1e-4, noise=5e-4)
+    found = train(losses, **start)
+    assert found is not None
+    assert (found.kind, found.lr_factor, found.step) == ("too_low", 3.0, steps - 1)
+    assert "3 to 10" in found.advice
+    reference = (
+        reference_curve(losses, start=start["initial_loss"], elapsed=steps - 1)
+        if start
+        else reference_curve(losses)
+    )
+    assert_evidence(found, reference)
+    assert found.evidence["fall"] < RULES.min_progress
+    assert found.evidence["trend_t"] <= -RULES.trend_t
+    assert found.evidence["recent_pace"] >= RULES.pace_ratio * found.evidence["overall_pace"]
+
+
+def test_converged_noisy_curve_is_silent() -> None:
+    # Fast decay to a floor, then flat: the window shows no real trend, so neither too_low nor
+    # too_high (its noise is small), and the training side never says plateau.
+    losses = decay(400, rate=0.05, noise=0.005, floor=0.3)
+    assert train(losses) is None
+    assert train(losses[-WINDOW:]) is None
+    assert train(losses, initial_loss=2.3) is None
+
+
+def test_converged_smooth_curve_is_done_not_slow() -> None:
+    # Noiseless approach to a floor: the window still falls significantly and slowly, but far
+    # slower than the curve did on average since the start, so it is converging, not starved.
+    losses = decay(751, rate=0.01, floor=0.3)
+    found = train(losses[-WINDOW:], initial_loss=2.3)
+    assert found is None
+    stats = reference_curve(losses[-WINDOW:], start=2.3, elapsed=750)
+    assert stats["fall"] < RULES.min_progress
+    assert stats["trend_t"] <= -RULES.trend_t
+    assert stats["recent_pace"] < RULES.pace_ratio * stats["overall_pace"]
+    assert train(losses) is None  # the whole history gives the same start
+
+
+def test_without_a_start_level_a_smooth_approach_reads_as_too_low() -> None:
+    # The documented limit: one window and no `initial_loss` cannot tell "done" from "slow".
+    losses = decay(751, rate=0.01, floor=0.3)
+    found = train(losses[-WINDOW:])
+    assert found is not None
+    assert found.kind == "too_low"
+
+
+# --- too_high ------------------------------------------------------------------------------------
+
+
+def bouncing(steps: int = WINDOW, level: float = 2.0, spread: float = 0.4, seed: int = 0) -> list[float]:
+    """A flat loss thrown around multiplicatively: ``level * exp(spread * N(0, 1))``."""
+    rng = np.random.default_rng(seed)
+    return [float(value) for value in level * np.exp(spread * rng.standard_normal(steps))]
+
+
+@pytest.mark.parametrize("start", [{}, {"initial_loss": 2.3}])
+def test_noisy_flat_curve_at_a_high_level_is_too_high(start: dict[str, Any]) -> None:
+    losses = bouncing()
+    found = train(losses, **start)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("too_high", 0.3)
+    assert "bounces" in found.message
+    reference = reference_curve(losses, start=2.3, elapsed=WINDOW - 1) if start else reference_curve(losses)
+    assert_evidence(found, reference)
+    assert found.evidence["noise"] > RULES.noise_ratio
+    assert found.evidence["trend_t"] > -RULES.trend_t
+    assert found.evidence["total_fall"] < RULES.stuck_fall
+
+
+def test_noise_of_a_loss_that_already_fell_is_not_too_high() -> None:
+    # The same relative noise around 0.2, on a run that started at 2.3: batch noise is relative,
+    # a low loss is noisy because it is low.
+    losses = bouncing(level=0.2, spread=0.45)
+    assert train(losses, initial_loss=2.3) is None
+    assert reference_curve(losses, start=2.3, elapsed=WINDOW - 1)["noise"] > RULES.noise_ratio
+
+
+def spiky(steps: int = 100, every: int = 10, height: float = 5.0) -> list[float]:
+    losses = decay(steps, rate=0.02, noise=0.01)
+    for index in range(every // 2, steps, every):
+        losses[index] *= height
+    return losses
+
+
+def test_periodic_spikes_are_too_high() -> None:
+    losses = spiky()
+    found = train(losses)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("too_high", 0.5)
+    assert "spiked" in found.message
+    assert_evidence(found, reference_curve(losses))
+    # Spikes at 55, 65, ..., 95; the first sits within the baseline's look-back of the window start.
+    assert found.evidence["loss_spikes"] == 4
+
+
+def test_fewer_spikes_than_spike_count_are_silent() -> None:
+    losses = spiky(every=25)
+    assert reference_curve(losses)["loss_spikes"] == RULES.spike_count - 1
+    assert train(losses) is None
+
+
+def test_small_spikes_of_a_nearly_fitted_model_are_ignored() -> None:
+    # Batch losses of a model that fits nearly every sample: mostly 0.01, and 0.06 whenever a batch
+    # holds a misclassified sample; 6x the median, but tiny next to the start level of 2.3.
+    rng = np.random.default_rng(3)
+    losses = [0.01 + 0.05 * float(count) for count in rng.poisson(0.4, WINDOW)]
+    assert reference_curve(losses, start=2.3, elapsed=1000)["loss_spikes"] == 0
+    late = {"step": 1000, "epoch": 9, "initial_loss": 2.3}
+    assert diagnose_training(losses, rules=RULES, **late) is None
+    found = diagnose_training(losses, rules=DiagnosisRules(spike_floor=0.0), **late)
+    assert found is not None
+    assert found.kind == "too_high"
+
+
+def test_gradient_norm_spikes_are_too_high_and_suggest_clipping() -> None:
+    losses = decay(100, rate=0.02, noise=0.01)
+    norms = [float(norm) for norm in np.exp(0.2 * np.random.default_rng(2).standard_normal(100))]
+    for index in (60, 70, 80, 90):
+        norms[index] *= 30.0
+    norms[75] = INF  # a step the AMP grad scaler skipped: ignored, not a spike
+    found = train(losses, grad_norms=norms)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("too_high", 0.5)
+    assert "gradient_clip_val" in found.advice
+    assert "gradient norm" in found.message
+    assert_evidence(found, reference_curve(losses, grad_norms=norms))
+    assert found.evidence["grad_spikes"] == 4
+    assert train(losses, grad_norms=norms[:60]) is None  # the spikes are the only finding
+
+
+def test_too_high_outranks_too_low() -> None:
+    losses = decay(WINDOW, rate=1e-4, noise=5e-4)
+    assert kind(train(losses)) == "too_low"
+    norms = [1.0] * WINDOW
+    for index in (20, 30, 40):
+        norms[index] = 50.0
+    found = train(losses, grad_norms=norms)
+    assert found is not None
+    assert found.kind == "too_high"
+
+
+# --- diverging -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [NAN, INF, -INF])
+@pytest.mark.parametrize("position", [5, 40, 60])
+def test_nonfinite_loss_is_diverging(bad: float, position: int) -> None:
+    losses = decay(61, rate=0.02, noise=0.01)
+    losses[position] = bad
+    found = diagnose_training(losses, step=1000, epoch=4, rules=RULES)
+    assert found is not None
+    assert (found.kind, found.lr_factor, found.step, found.epoch) == ("diverging", 0.1, 1000, 4)
+    assert found.evidence == {"nonfinite_steps": 1.0, "first_nonfinite_step": 1000.0 - (60 - position)}
+    assert "by 10" in found.advice
+
+
+def reference_divergence(losses: list[float]) -> dict[str, float]:
+    smoothed = np.median(np.lib.stride_tricks.sliding_window_view(losses[-WINDOW:], SPAN), axis=1)
+    return {
+        "smoothed_loss": float(smoothed[-1]),
+        "best_smoothed_loss": float(smoothed.min()),
+        "ratio": float(smoothed[-1] / smoothed.min()),
+    }
+
+
+@pytest.mark.parametrize("steps", [2 * SPAN + 6, WINDOW, 120])
+def test_exploding_curve_is_diverging(steps: int) -> None:
+    losses = decay(steps, rate=-0.1, noise=0.05, scale=1.0)
+    found = train(losses)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("diverging", 0.1)
+    assert_evidence(found, reference_divergence(losses))
+    assert found.evidence["ratio"] > RULES.divergence_factor
+
+
+def test_rise_after_a_fall_is_diverging() -> None:
+    # Down from 2 to ~0.5, then back up: judged against the best level, not the start.
+    losses = decay(30, rate=0.05, noise=0.01) + [0.5 * 1.15**i for i in range(1, 21)]
+    found = train(losses)
+    assert found is not None
+    assert found.kind == "diverging"
+    assert_evidence(found, reference_divergence(losses))
+
+
+def test_divergence_needs_two_spans_of_history() -> None:
+    losses = decay(2 * SPAN - 1, rate=-0.3, scale=1.0)
+    assert train(losses) is None
+    assert train([*losses, losses[-1] * 1.3]) is not None
+
+
+def test_a_single_huge_spike_is_not_diverging() -> None:
+    losses = decay(WINDOW, rate=0.02, noise=0.01)
+    losses[-1] *= 100.0  # the running median outvotes one step
+    assert train(losses) is None
+
+
+def test_diverging_outranks_too_high() -> None:
+    losses = [value * math.exp(0.08 * index) for index, value in enumerate(bouncing(WINDOW, 1.0, 0.4))]
+    found = train(losses)
+    assert found is not None
+    assert found.kind == "diverging"
+
+
+# --- evaluations: plateau and overfitting --------------------------------------------------------
+
+FALLING = [1.0, 0.8, 0.65, 0.55, 0.47, 0.41, 0.36]
+
+
+def test_improving_evaluations_are_silent() -> None:
+    assert evaluations(FALLING, [1.1, 0.9, 0.8, 0.72, 0.66, 0.61, 0.57]) is None
+    assert evaluations([], []) is None
+    assert evaluations([1.0], [1.0]) is None
+
+
+def test_flat_validation_is_a_plateau() -> None:
+    val = [1.1, 0.9, 0.7, 0.7, 0.7001, 0.6996, 0.7]  # 0.6996 improves by 0.06%, below min_delta
+    found = evaluations(FALLING, val)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("plateau", 0.3)
+    assert found.evidence == {"best_value": 0.7, "last_value": 0.7, "evaluations_without_improvement": 4.0}
+    assert "x0.3" in found.advice
+
+
+def test_plateau_waits_for_patience() -> None:
+    val = [1.1, 0.9, 0.7, 0.7, 0.7]
+    assert evaluations(FALLING[:5], val) is None
+    assert evaluations(FALLING[:6], [*val, 0.71]) is not None
+    assert evaluations(FALLING[:5], val, rules=DiagnosisRules(patience=2)) is not None
+
+
+def test_converged_training_with_improving_validation_is_not_a_plateau() -> None:
+    # A flat training loss is not a plateau: the rule reads the validation metric only.
+    assert evaluations([0.3] * 7, [1.1, 0.9, 0.8, 0.72, 0.66, 0.61, 0.57]) is None
+
+
+def test_nonfinite_validation_never_improves() -> None:
+    found = evaluations(FALLING[:5], [NAN, 0.9, 0.8, NAN, INF])
+    assert found is None  # best 0.8 at evaluation 2, two without improvement
+    found = evaluations(FALLING[:6], [NAN, 0.9, 0.8, NAN, INF, NAN])
+    assert found is not None
+    assert found.kind == "plateau"
+    assert found.evidence["best_value"] == 0.8
+    assert math.isnan(found.evidence["last_value"])
+    assert evaluations([1.0, 0.9, 0.8, 0.7], [NAN] * 4) is None
+
+
+def test_validation_rising_while_training_falls_is_overfitting() -> None:
+    val = [1.1, 0.9, 0.7, 0.72, 0.75, 0.8]
+    found = evaluations(FALLING[:6], val)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("overfitting", 0.5)
+    assert found.evidence == pytest.approx(
+        {
+            "val_start": 0.7,
+            "val_end": 0.8,
+            "train_start": 0.65,
+            "train_end": 0.41,
+            "gap_start": 0.7 - 0.65,
+            "gap_end": 0.8 - 0.41,
+        }
+    )
+    assert found.evidence["gap_end"] > found.evidence["gap_start"]
+    assert "weight decay" in found.advice
+    assert "stop early" in found.advice
+
+
+def test_validation_rising_with_training_rising_is_not_overfitting() -> None:
+    val = [1.1, 0.9, 0.7, 0.72, 0.75, 0.8]
+    rising_train = [1.0, 0.8, 0.6, 0.62, 0.66, 0.7]
+    found = evaluations(rising_train, val)
+    assert found is not None
+    assert found.kind == "plateau"
+
+
+def test_overfitting_needs_a_rise_at_each_evaluation() -> None:
+    val = [1.1, 0.9, 0.7, 0.75, 0.74, 0.8]  # a dip: not a steady rise, but no improvement either
+    found = evaluations(FALLING[:6], val)
+    assert found is not None
+    assert found.kind == "plateau"
+    tiny = [1.1, 0.9, 0.7, 0.70001, 0.70002, 0.70003]  # rising, but by less than min_delta
+    assert kind(evaluations(FALLING[:6], tiny)) == "plateau"
+
+
+def test_max_mode_reads_accuracy() -> None:
+    accuracy = [0.5, 0.6, 0.7, 0.68, 0.66, 0.63]
+    found = evaluations(FALLING[:6], accuracy, mode="max")
+    assert found is not None
+    assert found.kind == "overfitting"
+    assert "gap_start" not in found.evidence  # accuracy and loss do not subtract
+    assert kind(evaluations(FALLING[:6], [0.5, 0.6, 0.7, 0.7, 0.7, 0.7], mode="max")) == "plateau"
+    assert evaluations(FALLING[:6], [0.5, 0.6, 0.7, 0.75, 0.8, 0.85], mode="max") is None
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(
+    rate=st.floats(0.01, 0.05),
+    noise=st.floats(0.0, 0.02),
+    scale=st.floats(0.1, 10.0),
+    offset=st.integers(0, 100),
+    steps=st.integers(WINDOW, 3 * WINDOW),
+    with_start=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_healthy_decays_never_fire(
+    rate: float, noise: float, scale: float, offset: int, steps: int, with_start: bool, seed: int
+) -> None:
+    losses = decay(offset + steps, rate=rate, noise=noise, scale=scale, seed=seed)[offset:]
+    start = {"initial_loss": scale, "initial_step": 0} if with_start else {}
+    assert diagnose_training(losses, step=offset + steps - 1, epoch=0, rules=RULES, **start) is None
+
+
+@PROPERTY
+@given(
+    rate=st.floats(0.05, 0.5),
+    evaluations_run=st.integers(1, 20),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_steadily_improving_evaluations_never_fire(rate: float, evaluations_run: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    index = np.arange(evaluations_run)
+    jitter = (rate / 10) * rng.uniform(-1.0, 1.0, (2, evaluations_run))
+    train_losses = list(np.exp(-rate * index) * (1 + jitter[0]))
+    val_losses = list(1.2 * np.exp(-rate * index) * (1 + jitter[1]))
+    assert evaluations(train_losses, val_losses) is None
+    score = [1.0 / value for value in val_losses]  # higher is better, improving as steadily
+    assert evaluations(train_losses, score, mode="max") is None
+
+
+# --- Diagnosis as plain data ---------------------------------------------------------------------
+
+
+def found_by_every_rule() -> list[Diagnosis]:
+    found = [
+        train(decay(WINDOW, rate=-0.1, scale=1.0)),
+        train(bouncing()),
+        train(decay(WINDOW, rate=1e-4, noise=5e-4)),
+        evaluations(FALLING, [1.1, 0.9, 0.7, 0.7, 0.7, 0.7, 0.7]),
+        evaluations(FALLING[:6], [1.1, 0.9, 0.7, 0.72, 0.75, 0.8]),
+    ]
+    assert [diagnosis.kind if diagnosis else None for diagnosis in found] == [
+        "diverging",
+        "too_high",
+        "too_low",
+        "plateau",
+        "overfitting",
+    ]
+    return [diagnosis for diagnosis in found if diagnosis is not None]
+
+
+def assert_plain(value: Any) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert type(key) is str
+            assert_plain(item)
+    else:
+        assert value is None or type(value) in (int, float, str), repr(value)
+
+
+def test_every_kind_is_found() -> None:
+    assert sorted(diagnosis.kind for diagnosis in found_by_every_rule()) == sorted(KINDS)
+
+
+@pytest.mark.parametrize("diagnosis", found_by_every_rule(), ids=lambda diagnosis: diagnosis.kind)
+def test_to_dict_is_plain_data_and_round_trips(diagnosis: Diagnosis) -> None:
+    data = diagnosis.to_dict()
+    assert_plain(data)
+    assert all(type(value) is float for value in data["evidence"].values())
+    assert Diagnosis.from_dict(data) == diagnosis
+    assert Diagnosis.from_dict(json.loads(json.dumps(data))) == diagnosis
+    assert pickle.loads(pickle.dumps(diagnosis)) == diagnosis
+    assert hash(diagnosis) == hash(Diagnosis.from_dict(data))
+    assert diagnosis.message.endswith(".") and diagnosis.advice.endswith(".")
+
+
+def test_evidence_is_copied_into_plain_floats() -> None:
+    evidence: dict[str, Any] = {"ratio": np.float32(2.5), "count": 3}
+    diagnosis = Diagnosis("diverging", 1, 0, "Up.", "Down.", 1, evidence)
+    evidence["ratio"] = 0.0
+    assert diagnosis.evidence == {"ratio": 2.5, "count": 3.0}
+    assert type(diagnosis.lr_factor) is float
+    assert all(type(value) is float for value in diagnosis.to_dict()["evidence"].values())
+
+
+GOOD: dict[str, Any] = {
+    "kind": "plateau",
+    "step": 1,
+    "epoch": 0,
+    "message": "m.",
+    "advice": "a.",
+    "lr_factor": None,
+    "evidence": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "match"),
+    [
+        ([("kind", "plateau")], TypeError, r"`data` must be a mapping"),
+        ({**GOOD, "extra": 1}, ValueError, r"`data` must hold exactly the keys kind, step, epoch"),
+        ({key: GOOD[key] for key in GOOD if key != "advice"}, ValueError, r"`data` must hold exactly"),
+        ({**GOOD, "kind": "bored"}, ValueError, r"`kind` must be one of 'diverging', .*, got 'bored'"),
+        ({**GOOD, "step": -1}, ValueError, r"`step` must be >= 0, got -1"),
+        ({**GOOD, "epoch": "0"}, TypeError, r"`epoch` must be an integer, got '0'"),
+        ({**GOOD, "message": None}, TypeError, r"`message` must be a string, got None"),
+        ({**GOOD, "lr_factor": 0.0}, ValueError, r"`lr_factor` must be > 0, got 0.0"),
+        ({**GOOD, "evidence": [1.0]}, TypeError, r"`evidence` must be a mapping"),
+        ({**GOOD, "evidence": {"x": "1"}}, TypeError, r"`evidence\['x'\]` must be a number, got '1'"),
+    ],
+)
+def test_from_dict_refuses_bad_data(data: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        Diagnosis.from_dict(data)
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        ({"divergence_factor": 1.0}, ValueError, r"`divergence_factor` must lie in \(1, inf\), got 1\.0"),
+        ({"divergence_factor": NAN}, ValueError, r"`divergence_factor` must be finite, got nan"),
+        ({"divergence_factor": "4"}, TypeError, r"`divergence_factor` must be a number, got '4'"),
+        ({"window": 2}, ValueError, r"`window` must be >= 3, got 2"),
+        ({"window": 50.0}, TypeError, r"`window` must be an integer, got 50\.0"),
+        ({"window": 19}, ValueError, r"`window` must be >= 2 \* `smoothing_steps` = 20, got 19\. Lengthen"),
+        ({"smoothing_steps": 0}, ValueError, r"`smoothing_steps` must be >= 1, got 0"),
+        ({"smoothing_steps": True}, TypeError, r"`smoothing_steps` must be an integer, got True"),
+        ({"min_progress": 0.0}, ValueError, r"`min_progress` must lie in \(0, 1\), got 0\.0"),
+        ({"min_progress": 1.0}, ValueError, r"`min_progress` must lie in \(0, 1\), got 1\.0"),
+        ({"noise_ratio": -0.1}, ValueError, r"`noise_ratio` must be > 0, got -0\.1"),
+        ({"trend_t": 0}, ValueError, r"`trend_t` must be > 0, got 0"),
+        ({"stuck_fall": 0.0}, ValueError, r"`stuck_fall` must lie in \(0, 1\], got 0\.0"),
+        ({"stuck_fall": 1.5}, ValueError, r"`stuck_fall` must lie in \(0, 1\], got 1\.5"),
+        ({"pace_ratio": 0.0}, ValueError, r"`pace_ratio` must be > 0, got 0\.0"),
+        ({"spike_factor": 0.5}, ValueError, r"`spike_factor` must lie in \(1, inf\), got 0\.5"),
+        ({"grad_spike_factor": INF}, ValueError, r"`grad_spike_factor` must be finite, got inf"),
+        ({"spike_count": 0}, ValueError, r"`spike_count` must be >= 1, got 0"),
+        ({"spike_floor": -0.1}, ValueError, r"`spike_floor` must be >= 0, got -0\.1"),
+        ({"patience": 0}, ValueError, r"`patience` must be >= 1, got 0"),
+        ({"patience": 2.5}, TypeError, r"`patience` must be an integer, got 2\.5"),
+        ({"min_delta": -1e-3}, ValueError, r"`min_delta` must lie in \[0, 1\), got -0\.001"),
+        ({"min_delta": None}, TypeError, r"`min_delta` must be a number, got None"),
+    ],
+)
+def test_bad_rules_are_refused(arguments: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        DiagnosisRules(**arguments)
+
+
+def test_rules_are_frozen_and_picklable() -> None:
+    rules = DiagnosisRules(window=80, patience=5)
+    assert pickle.loads(pickle.dumps(rules)) == rules
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rules.window = 10  # type: ignore[misc]
+
+
+HISTORY = decay(WINDOW, rate=0.02)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: train("abc"), TypeError, r"`losses` must be a sequence of numbers, got 'abc'"),
+        (
+            lambda: diagnose_training(3.0, step=0, epoch=0, rules=RULES),
+            TypeError,
+            r"`losses` must be a sequence of numbers, got 3\.0",
+        ),
+        (lambda: train([1.0, "x"]), TypeError, r"`losses\[1\]` must be a number, got 'x' of type str"),
+        (lambda: train([1.0, True]), TypeError, r"`losses\[1\]` must be a number, got True"),
+        (
+            lambda: train(HISTORY, grad_norms=[None]),
+            TypeError,
+            r"`grad_norms\[0\]` must be a number, got None",
+        ),
+        (lambda: train(HISTORY, rules=None), TypeError, r"`rules` must be a DiagnosisRules, got None"),
+        (lambda: train(HISTORY, initial_loss=NAN), ValueError, r"`initial_loss` must be finite, got nan"),
+        (
+            lambda: diagnose_training(
+                HISTORY, step=99, epoch=0, rules=RULES, initial_loss=2.0, initial_step=60
+            ),
+            ValueError,
+            r"`initial_step` must be <= 50, the step of the first loss passed, got 60\. Take `initial_loss`",
+        ),
+        (lambda: train(HISTORY, initial_step=-1), ValueError, r"`initial_step` must be >= 0, got -1"),
+        (
+            lambda: diagnose_training(HISTORY, step=-1, epoch=0, rules=RULES),
+            ValueError,
+            r"`step` must be >= 0, got -1",
+        ),
+        (
+            lambda: diagnose_training(HISTORY, step=1, epoch=0.5, rules=RULES),
+            TypeError,
+            r"`epoch` must be an integer, got 0\.5",
+        ),
+        (
+            lambda: evaluations([1.0, 0.9], [1.0, 0.9, 0.8]),
+            ValueError,
+            r"`train_losses` must have as many values as `val_losses` \(3\), got 2\. Pass one",
+        ),
+        (
+            lambda: evaluations([1.0], [1.0], mode="mean"),
+            ValueError,
+            r"`mode` must be one of 'min', 'max', got 'mean'",
+        ),
+        (lambda: evaluations([1.0], ["1"]), TypeError, r"`val_losses\[0\]` must be a number, got '1'"),
+        (
+            lambda: evaluations([1.0], [1.0], rules={}),
+            TypeError,
+            r"`rules` must be a DiagnosisRules, got \{\}",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused(call: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_histories_may_be_any_iterable_of_numbers() -> None:
+    losses = decay(WINDOW, rate=1e-4, noise=5e-4)
+    expected = train(losses)
+    assert expected is not None
+    assert train(np.asarray(losses)) == expected
+    assert diagnose_training(iter(losses), step=WINDOW - 1, epoch=0, rules=RULES) == expected
