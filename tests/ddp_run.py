@@ -16,11 +16,11 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TinyRegression  # noqa: E402
+from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup  # noqa: E402
-from lightning_lr.diagnose import DiagnosisRules  # noqa: E402
-from lightning_lr.schedules import CosineDecay  # noqa: E402
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup
+from lightning_lr.diagnose import DiagnosisRules
+from lightning_lr.schedules import CosineDecay
 
 
 class RankFault(TinyRegression):

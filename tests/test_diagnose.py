@@ -203,6 +203,21 @@ def test_noisy_flat_curve_at_a_high_level_is_too_high(start: dict[str, Any]) -> 
     assert found.evidence["total_fall"] < RULES.stuck_fall
 
 
+@pytest.mark.parametrize(("ratio", "expected"), [(1e-5, "too_low"), (2e-4, "too_low"), (5e-3, "too_high")])
+def test_the_update_ratio_tells_stalled_weights_from_a_bouncing_loss(ratio: float, expected: str) -> None:
+    # the same flat, noisy loss: sampling noise while the weights stall, or real bouncing
+    found = train(bouncing(), update_ratios=[ratio] * 5)
+    assert found is not None and found.kind == expected
+    assert found.evidence["update_ratio"] == pytest.approx(ratio)
+    if expected == "too_low":
+        assert found.lr_factor == 3.0 and "barely move" in found.message
+
+
+def test_stalled_weights_on_a_falling_loss_are_not_too_low_by_the_stall_rule() -> None:
+    found = train(decay(WINDOW, rate=0.05), update_ratios=[1e-5] * 5)
+    assert found is None or "barely move" not in found.message
+
+
 def test_noise_of_a_loss_that_already_fell_is_not_too_high() -> None:
     # The same relative noise around 0.2, on a run that started at 2.3: batch noise is relative,
     # a low loss is noisy because it is low.

@@ -62,6 +62,9 @@ class LRDiagnostics(pl.Callback):
         check_every_n_steps: optimizer steps between two checks of the training curve.
         mode: ``"min"`` when a lower ``val_metric`` is better, ``"max"`` otherwise.
         max_adjustments: most LR changes ``action="adjust"`` makes in one fit.
+        track_update_ratio: on the steps it checks, measure how much the step changed the weights
+            (``||w_new - w_old|| / ||w_old||``), which tells weights that barely move (LR too low)
+            from a noisy loss. Costs one copy of the parameters per check.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class LRDiagnostics(pl.Callback):
         check_every_n_steps: int = 10,
         mode: Literal["min", "max"] = "min",
         max_adjustments: int = 5,
+        track_update_ratio: bool = True,
     ) -> None:
         self.train_metric = train_metric
         self.val_metric = val_metric
@@ -82,11 +86,14 @@ class LRDiagnostics(pl.Callback):
         check_choice("mode", mode, ("min", "max"))
         self.mode = mode
         self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
+        self.track_update_ratio = track_update_ratio
+        self._before: list[torch.Tensor] | None = None
         self.diagnoses: list[Diagnosis] = []
         self.actions: list[dict[str, Any]] = []
         self._history = max(self.rules.window * 4, 200)
         self._losses: deque[Any] = deque(maxlen=self._history)
         self._grad_norms: deque[Any] = deque(maxlen=self._history)
+        self._ratios: deque[tuple[int, float]] = deque(maxlen=self._history)
         self._eval_train: list[float] = []
         self._eval_val: list[float] = []
         self._since_eval: list[Any] = []
@@ -111,6 +118,8 @@ class LRDiagnostics(pl.Callback):
             norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
             if norms:
                 self._grad_norms.append(torch.stack(norms).norm(2))
+            if self.track_update_ratio and (trainer.global_step + 1) % self.check_every_n_steps == 0:
+                self._before = [p.detach().clone() for p in pl_module.parameters() if p.requires_grad]
 
     @override
     def on_train_batch_end(
@@ -120,6 +129,12 @@ class LRDiagnostics(pl.Callback):
             return
         self._last_step = trainer.global_step
         step = trainer.global_step - 1  # the optimizer step just taken
+        if self._before is not None:
+            after = [p.detach() for p in pl_module.parameters() if p.requires_grad]
+            moved = torch.stack([(a - b).norm(2) for a, b in zip(after, self._before)]).norm(2)
+            size = torch.stack([b.norm(2) for b in self._before]).norm(2)
+            self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
+            self._before = None
         loss = self._metric(trainer, self.train_metric, step_variant=True)
         self._losses.append(loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss)))
         self._since_eval.append(self._losses[-1])
@@ -139,10 +154,13 @@ class LRDiagnostics(pl.Callback):
                 if self._grad_norms
                 else None
             )
+            recent = [ratio for at, ratio in self._ratios if at > step - self.rules.window]
+            ratios = self._synced(trainer, torch.tensor(recent)) if recent else None
             found = None
             if trainer.is_global_zero:
                 found = diagnose_training(
                     window,
+                    update_ratios=ratios,
                     step=step,
                     epoch=trainer.current_epoch,
                     rules=self.rules,
@@ -251,6 +269,7 @@ class LRDiagnostics(pl.Callback):
             "actions": [dict(action) for action in self.actions],
             "losses": [float(value) for value in self._losses],
             "grad_norms": [float(value) for value in self._grad_norms],
+            "ratios": [[at, ratio] for at, ratio in self._ratios],
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
             "quiet_until": dict(self._quiet_until),
@@ -265,6 +284,7 @@ class LRDiagnostics(pl.Callback):
         self.actions = [dict(action) for action in state_dict["actions"]]
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
+        self._ratios = deque(((int(at), float(r)) for at, r in state_dict["ratios"]), maxlen=self._history)
         self._eval_train = [float(v) for v in state_dict["eval_train"]]
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}

@@ -32,6 +32,7 @@ def diagnose_training(
     grad_norms: Iterable[float] | None = None,
     initial_loss: float | None = None,
     initial_step: int = 0,
+    update_ratios: Iterable[float] | None = None,
 ) -> Diagnosis | None:
     """Read the training losses of the last steps; return ``diverging``, ``too_high``, ``too_low`` or None.
 
@@ -48,7 +49,9 @@ def diagnose_training(
        with ``gradient_clip_val``), ``lr_factor`` 0.5.
     3. ``too_low`` (``lr_factor`` 3.0), with a full window: a real fall (``trend_t <= -trend_t``)
        that is too small (``fall < min_progress``) and not slowing down
-       (``recent_pace >= pace_ratio * overall_pace``).
+       (``recent_pace >= pace_ratio * overall_pace``); or, when ``update_ratios`` are given, a
+       loss that does not really fall while the weights stall (median update ratio below
+       ``stall_update_ratio``). Stalled weights also keep batch noise from reading as bouncing.
 
     The evidence of ``too_high`` and ``too_low`` is the window's statistics: ``level``, ``noise``,
     ``fall``, ``trend_t``, ``total_fall``, ``recent_pace``, ``overall_pace``, ``loss_spikes`` and,
@@ -68,6 +71,8 @@ def diagnose_training(
             smooth curve converging to its floor looks "slow from the start" when only a window
             is passed.
         initial_step: optimizer step at which ``initial_loss`` was taken.
+        update_ratios: ``||w_new - w_old|| / ||w_old||`` of the steps where it was measured
+            (the median of those in the window's span is used; not every step need be measured).
 
     Returns:
         The diagnosis of the highest priority that applies, or ``None`` when the curve looks healthy
@@ -88,6 +93,7 @@ def diagnose_training(
     """
     values = _floats("losses", losses)
     norms = None if grad_norms is None else _floats("grad_norms", grad_norms)
+    ratios = None if update_ratios is None else _floats("update_ratios", update_ratios)
     check_int("step", step)
     check_int("epoch", epoch)
     check_int("initial_step", initial_step)
@@ -110,7 +116,9 @@ def diagnose_training(
     found = _diverging(values, step=step, epoch=epoch, rules=rules)
     if found is not None or len(values) < rules.window:
         return found
-    curve = _read_curve(values[-rules.window :], norms, rules=rules, start=start, elapsed=elapsed)
+    curve = _read_curve(
+        values[-rules.window :], norms, rules=rules, start=start, elapsed=elapsed, ratios=ratios
+    )
     if curve is None:
         return None
     return _too_high(curve, step=step, epoch=epoch, rules=rules) or _too_low(
@@ -131,6 +139,7 @@ class _Curve:
     overall_pace: float
     loss_spikes: int
     grad_spikes: int | None
+    update_ratio: float | None
 
     def evidence(self) -> dict[str, float]:
         return {name: float(value) for name, value in asdict(self).items() if value is not None}
@@ -143,6 +152,7 @@ def _read_curve(
     rules: DiagnosisRules,
     start: float,
     elapsed: float,
+    ratios: list[float] | None = None,
 ) -> _Curve | None:
     level = statistics.median(window)
     if level <= 0 or start <= 0:
@@ -168,6 +178,7 @@ def _read_curve(
             window, rules.spike_factor, rules.smoothing_steps, floor=rules.spike_floor * start
         ),
         grad_spikes=grad_spikes,
+        update_ratio=statistics.median(ratios) if ratios else None,
     )
 
 
@@ -205,6 +216,7 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
         curve.noise > rules.noise_ratio
         and curve.trend_t > -rules.trend_t
         and curve.total_fall < rules.stuck_fall
+        and not _stalled(curve, rules)
     )
     loss_spiking = curve.loss_spikes >= rules.spike_count
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
@@ -238,6 +250,14 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
 
 
 def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
+    advice = "Raise the LR 3 to 10 times (x3), or run the LR finder to pick it."
+    if _stalled(curve, rules) and curve.trend_t > -rules.trend_t and curve.total_fall < rules.stuck_fall:
+        message = (
+            f"The LR looks too low: the weights barely move (each step changes them by "
+            f"{curve.update_ratio:.1e} of their norm, below {rules.stall_update_ratio:.0e}) and the "
+            f"training loss does not go down ({curve.fall:+.1%} over {rules.window} steps)."
+        )
+        return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
     steady = curve.trend_t <= -rules.trend_t
     slow = curve.fall < rules.min_progress
     not_slowing = curve.recent_pace >= rules.pace_ratio * curve.overall_pace
@@ -248,8 +268,11 @@ def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> 
         f"{curve.fall:.2%} over {rules.window} steps (below {rules.min_progress:.2%}), and no slower "
         f"than it has since the start."
     )
-    advice = "Raise the LR 3 to 10 times (x3), or run the LR finder to pick it."
     return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
+
+
+def _stalled(curve: _Curve, rules: DiagnosisRules) -> bool:
+    return curve.update_ratio is not None and curve.update_ratio < rules.stall_update_ratio
 
 
 # --- statistics ----------------------------------------------------------------------------------
