@@ -7,7 +7,10 @@ lightning-lr plot-schedule --config configs/mnist1d.yaml -o schedule.png
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,16 +91,24 @@ def plot_schedule(argv: Sequence[str]) -> LRPlan:
     parser.add_argument("-o", "--output", default="lr_schedule.png", help="PNG to write")
     parser.add_argument("--log-scale", action="store_true", help="logarithmic LR axis")
     options, overrides = parser.parse_known_args(list(argv))
-    args = [arg for path in options.config for arg in ("--config", path)]
-    args += [
-        *overrides,
-        "--trainer.logger=false",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        "--lr_plot=null",
-    ]
-    cli = LightningLRCLI(args=args, run=False, stop_after_plan=True, save_config_callback=None)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    with tempfile.TemporaryDirectory(prefix="lightning-lr-plan-") as scratch:
+        # loggers (which some callbacks need) and any file the run sets up go to a scratch folder
+        logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": scratch}}
+        args = [arg for path in options.config for arg in ("--config", path)]
+        args += [
+            *overrides,
+            f"--trainer.logger={json.dumps(logger)}",
+            f"--trainer.default_root_dir={scratch}",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            "--lr_plot=null",
+        ]
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*args parameter is intended to run from within Python"
+            )
+            cli = LightningLRCLI(args=args, run=False, stop_after_plan=True, save_config_callback=None)
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     plan = cli.plan_recorder.plan
     if plan is None:
         raise RuntimeError("Training never started, so the schedule could not be planned; check the config.")

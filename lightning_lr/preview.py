@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from typing_extensions import override
 
+from lightning_lr.callbacks.overlay import ScheduleOverlay
 from lightning_lr.scheduler import ScheduleLR
 
 
@@ -103,7 +105,12 @@ def plan_from_trainer(trainer: pl.Trainer, total_steps: int | None = None) -> LR
     steps = total_steps if total_steps is not None else int(trainer.estimated_stepping_batches)
     batches = trainer.num_training_batches
     per_epoch = None if batches == float("inf") else -(-int(batches) // trainer.accumulate_grad_batches)
-    return plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch)
+    plan = plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch)
+    overlays = [c for c in trainer.callbacks if isinstance(c, ScheduleOverlay)]  # type: ignore[attr-defined]
+    if overlays:  # Warmup, WarmRestarts, ...: they multiply whatever the scheduler gives
+        factors = [math.prod(overlay.factor(k) for overlay in overlays) for k in range(steps)]
+        plan.lrs = [[lr * factor for lr, factor in zip(lrs, factors)] for lrs in plan.lrs]
+    return plan
 
 
 class PlanAtTrainStart(pl.Callback):

@@ -59,7 +59,7 @@ def test_hparams_keep_the_schedule_in_config_form_and_the_mixin_rebuilds_it(
         [
             "fit",
             "--config",
-            str(CONFIGS[0].parent / "mnist1d.yaml"),
+            str(CONFIGS[0].parent / "mnist1d_wsd.yaml"),
             *SMALL,
             "--trainer.logger.init_args.save_dir=logs",
             "--test_after_fit=false",
@@ -68,9 +68,9 @@ def test_hparams_keep_the_schedule_in_config_form_and_the_mixin_rebuilds_it(
     )
     (log_dir,) = (tmp_path / "logs").glob("*/version_0")
     hparams = yaml.safe_load((log_dir / "hparams.yaml").read_text())
-    assert hparams["schedule"]["class_path"] == "lightning_lr.schedules.Warmup"
+    assert hparams["schedule"]["class_path"] == "lightning_lr.schedules.WarmupStableDecay"
     rebuilt = schedules.schedule_from_config(hparams["schedule"])
-    assert rebuilt == schedules.Warmup(schedules.CosineDecay(1.0), 0.05)
+    assert rebuilt == schedules.WarmupStableDecay(1.0, 0.05, 0.2, "1-sqrt")
     assert not (log_dir / "lr_schedule.png").exists()
 
 
@@ -92,11 +92,13 @@ def test_plot_schedule_draws_the_planned_lr_without_training(
     assert matplotlib.image.imread(out).ndim == 3
     # 3600 training samples / batch 100 = 36 optimizer steps per epoch, 4 epochs
     assert len(plan.lrs[0]) == 144 and plan.steps_per_epoch == 36
+    # the config's cosine spans the run; its Warmup callback ramps the first 5% on top
     warmup = round(0.05 * 144)
-    expected = schedules.Warmup(schedules.CosineDecay(144 - warmup), warmup)
+    expected = schedules.Warmup(schedules.Constant(), warmup)
+    cosine = schedules.CosineDecay(144)
     by_name = dict(zip(plan.names, plan.lrs))
-    assert by_name["default"] == pytest.approx([0.03 * expected(k) for k in range(144)])
-    assert by_name["head"] == pytest.approx([0.003 * expected(k) for k in range(144)])
+    assert by_name["default"] == pytest.approx([0.03 * expected(k) * cosine(k) for k in range(144)])
+    assert by_name["head"] == pytest.approx([0.003 * expected(k) * cosine(k) for k in range(144)])
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.png"], "left files behind"
 
 
@@ -141,7 +143,7 @@ def test_a_bad_config_value_fails_before_training_with_the_argument_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match=r"`warmup_steps`"):
+    with pytest.raises(ValueError, match=r"`total_steps` is not a length, got '3 weeks'"):
         main(
             [
                 "fit",
@@ -149,7 +151,7 @@ def test_a_bad_config_value_fails_before_training_with_the_argument_named(
                 str(CONFIGS[0].parent / "mnist1d.yaml"),
                 *SMALL,
                 "--trainer.logger.init_args.save_dir=logs",
-                "--model.init_args.schedule.init_args.warmup_steps=3 weeks",
+                "--model.init_args.schedule.init_args.total_steps=3 weeks",
             ]
         )
     assert not list(tmp_path.glob("logs/*/version_0/checkpoints/*.ckpt"))

@@ -98,6 +98,7 @@ class LRDiagnostics(pl.Callback):
         self._eval_val: list[float] = []
         self._since_eval: list[Any] = []
         self._quiet_until: dict[str, int] = {}
+        self._evaluations = 0
         self._last_step = -1
         self._start_step = -1
         self._initial: float | None = None
@@ -184,6 +185,7 @@ class LRDiagnostics(pl.Callback):
         self._since_eval = []
         self._eval_train = [*self._eval_train[-99:], train]
         self._eval_val = [*self._eval_val[-99:], val]
+        self._evaluations += 1
         found = None
         if trainer.is_global_zero:
             found = diagnose_evaluations(
@@ -221,9 +223,16 @@ class LRDiagnostics(pl.Callback):
         if shared is None:
             return
         diagnosis = Diagnosis.from_dict(shared)
-        if self._quiet_until.get(diagnosis.kind, -1) > diagnosis.step:
+        # the same finding is not repeated for a while: a window of steps for the training kinds,
+        # twice the patience in evaluations for plateau and overfitting
+        evaluation_kind = diagnosis.kind in ("plateau", "overfitting")
+        clock = self._evaluations if evaluation_kind else diagnosis.step
+        if self._quiet_until.get(diagnosis.kind, -1) > clock:
             return
-        self._quiet_until[diagnosis.kind] = diagnosis.step + max(self.rules.window, self.check_every_n_steps)
+        pause = (
+            2 * self.rules.patience if evaluation_kind else max(self.rules.window, self.check_every_n_steps)
+        )
+        self._quiet_until[diagnosis.kind] = clock + pause
         self.diagnoses = [*self.diagnoses[-199:], diagnosis]
         for logger in trainer.loggers:
             logger.log_metrics({f"diagnosis/{diagnosis.kind}": 1.0}, step=diagnosis.step)
@@ -273,6 +282,7 @@ class LRDiagnostics(pl.Callback):
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
             "quiet_until": dict(self._quiet_until),
+            "evaluations": self._evaluations,
             "last_step": self._last_step,
             "initial": self._initial,
             "initial_step": self._initial_step,
@@ -288,6 +298,7 @@ class LRDiagnostics(pl.Callback):
         self._eval_train = [float(v) for v in state_dict["eval_train"]]
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
+        self._evaluations = int(state_dict["evaluations"])
         self._last_step = int(state_dict["last_step"])
         self._initial = state_dict["initial"]
         self._initial_step = int(state_dict["initial_step"])
