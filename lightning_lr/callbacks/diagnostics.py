@@ -88,6 +88,7 @@ class LRDiagnostics(pl.Callback):
         self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
         self.track_update_ratio = track_update_ratio
         self._before: list[torch.Tensor] | None = None
+        self._parameters: list[torch.Tensor] = []
         self.diagnoses: list[Diagnosis] = []
         self.actions: list[dict[str, Any]] = []
         self._history = max(self.rules.window * 4, 200)
@@ -109,6 +110,7 @@ class LRDiagnostics(pl.Callback):
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_step = trainer.global_step  # also right after a resume
+        self._parameters = [p for p in pl_module.parameters() if p.requires_grad]
         self._start_step = warmup_end(trainer)
 
     @override
@@ -116,11 +118,11 @@ class LRDiagnostics(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
     ) -> None:
         if optimizer is trainer.optimizers[0]:
-            norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
-            if norms:
-                self._grad_norms.append(torch.stack(norms).norm(2))
+            grads = [p.grad for p in self._parameters if p.grad is not None]
+            if grads:
+                self._grad_norms.append(torch.nn.utils.get_total_norm(grads))
             if self.track_update_ratio and (trainer.global_step + 1) % self.check_every_n_steps == 0:
-                self._before = [p.detach().clone() for p in pl_module.parameters() if p.requires_grad]
+                self._before = [p.detach().clone() for p in self._parameters]
 
     @override
     def on_train_batch_end(
@@ -131,7 +133,7 @@ class LRDiagnostics(pl.Callback):
         self._last_step = trainer.global_step
         step = trainer.global_step - 1  # the optimizer step just taken
         if self._before is not None:
-            after = [p.detach() for p in pl_module.parameters() if p.requires_grad]
+            after = [p.detach() for p in self._parameters]
             moved = torch.stack([(a - b).norm(2) for a, b in zip(after, self._before)]).norm(2)
             size = torch.stack([b.norm(2) for b in self._before]).norm(2)
             self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
@@ -149,12 +151,11 @@ class LRDiagnostics(pl.Callback):
             if math.isfinite(start):
                 self._initial, self._initial_step = start, step - self.rules.smoothing_steps + 1
         if (step + 1) % self.check_every_n_steps == 0 and len(self._losses) >= 2:
-            window = self._synced(trainer, torch.stack(list(self._losses)).float())
-            norms = (
-                self._synced(trainer, torch.stack(list(self._grad_norms)).float())
-                if self._grad_norms
-                else None
-            )
+            # once the start level is known, the rules need only the last window
+            span = self.rules.window if self._initial is not None else len(self._losses)
+            window = self._synced(trainer, torch.stack(list(self._losses)[-span:]).float())
+            recent_norms = list(self._grad_norms)[-span:]
+            norms = self._synced(trainer, torch.stack(recent_norms).float()) if recent_norms else None
             recent = [ratio for at, ratio in self._ratios if at > step - self.rules.window]
             ratios = self._synced(trainer, torch.tensor(recent)) if recent else None
             found = None
