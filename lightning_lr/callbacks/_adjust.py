@@ -1,9 +1,25 @@
-"""Lasting LR changes: scale every group and every scheduler's base LRs, so the change sticks."""
+"""Lasting LR changes: scale every group and every scheduler's base LRs, so the change sticks.
+
+Each optimizer's running product of such changes is kept, so that a rollback to an older state
+(:class:`~lightning_lr.callbacks.DivergenceGuard`) can re-apply the changes made since, instead of
+silently undoing them (``optimizer.load_state_dict`` brings back the old LRs).
+"""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Sequence
+
 import lightning.pytorch as pl
+from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+
+_TOTALS: weakref.WeakKeyDictionary[Optimizer, float] = weakref.WeakKeyDictionary()
+
+
+def total_scales(trainer: pl.Trainer) -> list[float]:
+    """The product of the lasting changes made to each optimizer's LR so far."""
+    return [_TOTALS.get(optimizer, 1.0) for optimizer in trainer.optimizers]
 
 
 def scale_lrs(trainer: pl.Trainer, factor: float) -> None:
@@ -13,13 +29,24 @@ def scale_lrs(trainer: pl.Trainer, factor: float) -> None:
     ``group["lr"]`` would be undone; ReduceLROnPlateau and chainable schedulers read the group's LR
     and keep the change.
     """
+    for optimizer in trainer.optimizers:
+        _TOTALS[optimizer] = _TOTALS.get(optimizer, 1.0) * factor
+        _scale(trainer, optimizer, factor)
+
+
+def reapply_after_restore(trainer: pl.Trainer, saved_totals: Sequence[float]) -> None:
+    """After restoring states saved when the totals were ``saved_totals``, bring back the changes since."""
+    for optimizer, saved in zip(trainer.optimizers, saved_totals):
+        _scale(trainer, optimizer, _TOTALS.get(optimizer, 1.0) / saved)
+
+
+def _scale(trainer: pl.Trainer, optimizer: Optimizer, factor: float) -> None:
     if factor == 1.0:
         return
-    for optimizer in trainer.optimizers:
-        for group in optimizer.param_groups:
-            group["lr"] *= factor
-            if "initial_lr" in group:
-                group["initial_lr"] *= factor
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+        if "initial_lr" in group:
+            group["initial_lr"] *= factor
     for config in trainer.lr_scheduler_configs:
-        if isinstance(config.scheduler, LRScheduler):
+        if isinstance(config.scheduler, LRScheduler) and config.scheduler.optimizer is optimizer:
             config.scheduler.base_lrs = [base * factor for base in config.scheduler.base_lrs]

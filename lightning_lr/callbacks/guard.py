@@ -14,7 +14,7 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_int, check_range
-from lightning_lr.callbacks._adjust import scale_lrs
+from lightning_lr.callbacks._adjust import reapply_after_restore, scale_lrs, total_scales
 
 
 def is_divergent(loss: float, level: float | None, spike_factor: float) -> bool:
@@ -33,7 +33,11 @@ class DivergenceGuard(pl.Callback):
     step's gradients (the bad batch changes nothing), restores the last snapshot, multiplies the
     LR by ``backoff`` (in the param groups and in the schedulers' base LRs, so the scheduler keeps
     it), and training continues. After ``max_retries`` rollbacks it restores the last good state,
-    saves ``divergence_guard.ckpt`` in the log directory and stops the run cleanly.
+    saves ``divergence_guard.ckpt`` in the log directory and stops the run cleanly. Restoring the
+    schedulers' state takes the schedule back to the snapshot's step too (``trainer.global_step``
+    goes on counting), so a run with rollbacks ends that many steps short of its schedule's end.
+    LR changes made since the snapshot (earlier backoffs, ``LRDiagnostics`` adjustments) are
+    re-applied after the restore rather than lost.
 
     Under DDP every rank rolls back when any rank sees a bad loss. For automatic optimization.
 
@@ -140,13 +144,13 @@ class DivergenceGuard(pl.Callback):
             optimizer.load_state_dict(copy.deepcopy(state))
         for config, state in zip(trainer.lr_scheduler_configs, snapshot["schedulers"]):
             config.scheduler.load_state_dict(copy.deepcopy(state))
+        reapply_after_restore(trainer, snapshot["totals"])  # backoffs and adjustments made since
         if self.retries >= self.max_retries:
-            scale_lrs(trainer, self.lr_scale / snapshot["lr_scale"])
             self._stop(trainer)
             return
         self.retries += 1
         self.lr_scale *= self.backoff
-        scale_lrs(trainer, self.lr_scale / snapshot["lr_scale"])
+        scale_lrs(trainer, self.backoff)
         event = self.events[-1]
         rank_zero_warn(
             f"DivergenceGuard: loss {event['loss']:.4g} at step {event['step']} (running level "
@@ -167,7 +171,7 @@ class DivergenceGuard(pl.Callback):
     def _take_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._snapshot = {
             "step": trainer.global_step,
-            "lr_scale": self.lr_scale,
+            "totals": total_scales(trainer),
             "model": {
                 name: value.detach().to("cpu", copy=True) for name, value in pl_module.state_dict().items()
             },
