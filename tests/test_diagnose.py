@@ -218,6 +218,25 @@ def test_stalled_weights_on_a_falling_loss_are_not_too_low_by_the_stall_rule() -
     assert found is None or "barely move" not in found.message
 
 
+def test_a_flat_loss_while_the_weights_move_is_a_stuck_model_too_high() -> None:
+    # Adam far too high kills a ReLU network: the loss sits at chance, quietly, weights still moving
+    flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
+    found = train(flat, initial_loss=2.30, update_ratios=[1e-3] * 5)
+    assert found is not None and found.kind == "too_high" and "stuck" in found.message
+    assert found.lr_factor == 0.3
+    assert found.evidence["total_fall"] < RULES.dead_fall
+    # the same flat loss with stalled weights is too low, and without ratios nothing is claimed
+    assert kind(train(flat, initial_loss=2.30, update_ratios=[1e-5] * 5)) == "too_low"
+    assert train(flat, initial_loss=2.30) is None
+
+
+def test_too_low_is_not_reported_while_a_schedule_anneals_the_lr() -> None:
+    stalled = dict(initial_loss=2.30, update_ratios=[1e-5] * 5)
+    flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
+    assert kind(train(flat, **stalled, lr_to_peak=0.5)) == "too_low"
+    assert train(flat, **stalled, lr_to_peak=RULES.annealed_below / 2) is None
+
+
 def test_noise_of_a_loss_that_already_fell_is_not_too_high() -> None:
     # The same relative noise around 0.2, on a run that started at 2.3: batch noise is relative,
     # a low loss is noisy because it is low.

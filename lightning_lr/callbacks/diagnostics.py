@@ -100,6 +100,7 @@ class LRDiagnostics(pl.Callback):
         self._since_eval: list[Any] = []
         self._quiet_until: dict[str, int] = {}
         self._evaluations = 0
+        self._peak_lr = 0.0
         self._last_step = -1
         self._start_step = -1
         self._initial: float | None = None
@@ -132,6 +133,8 @@ class LRDiagnostics(pl.Callback):
             return
         self._last_step = trainer.global_step
         step = trainer.global_step - 1  # the optimizer step just taken
+        lr = float(trainer.optimizers[0].param_groups[0]["lr"])
+        self._peak_lr = max(self._peak_lr, lr)
         if self._before is not None:
             after = [p.detach() for p in self._parameters]
             moved = torch.stack([(a - b).norm(2) for a, b in zip(after, self._before)]).norm(2)
@@ -163,6 +166,7 @@ class LRDiagnostics(pl.Callback):
                 found = diagnose_training(
                     window,
                     update_ratios=ratios,
+                    lr_to_peak=lr / self._peak_lr if self._peak_lr > 0 else None,
                     step=step,
                     epoch=trainer.current_epoch,
                     rules=self.rules,
@@ -284,6 +288,7 @@ class LRDiagnostics(pl.Callback):
             "eval_val": list(self._eval_val),
             "quiet_until": dict(self._quiet_until),
             "evaluations": self._evaluations,
+            "peak_lr": self._peak_lr,
             "last_step": self._last_step,
             "initial": self._initial,
             "initial_step": self._initial_step,
@@ -300,6 +305,7 @@ class LRDiagnostics(pl.Callback):
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
         self._evaluations = int(state_dict["evaluations"])
+        self._peak_lr = float(state_dict["peak_lr"])
         self._last_step = int(state_dict["last_step"])
         self._initial = state_dict["initial"]
         self._initial_step = int(state_dict["initial_step"])

@@ -176,6 +176,12 @@ class DiagnosisRules:
             them. Measured on MNIST-1D, healthy Adam and SGD runs sit between 3e-3 and 3e-2 and
             LRs 30x or more too low below 3e-4; a loss that does not fall while the weights stall
             is ``too_low``, and its batch noise is not read as ``too_high``.
+        dead_fall: a loss that has fallen by less than this fraction since the start, with no real
+            trend in the window, while the weights do move (not stalled), is stuck: the LR threw
+            the model where it cannot learn (dead ReLUs, saturated units), ``too_high``. Measured on
+            MNIST-1D, Adam at 30x the good LR stays at chance (2.30) from the first epoch on.
+        annealed_below: ``too_low`` is not reported while the LR is below this fraction of the
+            run's peak: a schedule annealing the LR towards zero is meant to slow training down.
 
     Example:
         >>> DiagnosisRules(window=100).window
@@ -197,6 +203,8 @@ class DiagnosisRules:
     patience: int = 3
     min_delta: float = 1e-3
     stall_update_ratio: float = 3e-4
+    dead_fall: float = 0.05
+    annealed_below: float = 0.1
 
     def __post_init__(self) -> None:
         check_range("divergence_factor", self.divergence_factor, 1.0, math.inf, low_open=True, high_open=True)
@@ -222,6 +230,8 @@ class DiagnosisRules:
         check_int("patience", self.patience, 1)
         check_range("min_delta", self.min_delta, 0.0, 1.0, high_open=True)
         check_range("stall_update_ratio", self.stall_update_ratio, 0.0, 1.0, high_open=True)
+        check_range("dead_fall", self.dead_fall, 0.0, 1.0, high_open=True)
+        check_range("annealed_below", self.annealed_below, 0.0, 1.0)
 
 
 def _check_rules(rules: Any) -> None:

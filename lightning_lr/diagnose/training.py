@@ -33,6 +33,7 @@ def diagnose_training(
     initial_loss: float | None = None,
     initial_step: int = 0,
     update_ratios: Iterable[float] | None = None,
+    lr_to_peak: float | None = None,
 ) -> Diagnosis | None:
     """Read the training losses of the last steps; return ``diverging``, ``too_high``, ``too_low`` or None.
 
@@ -46,7 +47,9 @@ def diagnose_training(
     2. ``too_high``, with a full window: the loss bounces (``noise > noise_ratio``) without a real
        fall (``trend_t > -trend_t``) while still near its start (``total_fall < stuck_fall``),
        ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or gradient-norm spikes (advice: clip
-       with ``gradient_clip_val``), ``lr_factor`` 0.5.
+       with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with ``update_ratios``, a loss stuck at
+       its start (``total_fall < dead_fall``, no real trend) while the weights move,
+       ``lr_factor`` 0.3.
     3. ``too_low`` (``lr_factor`` 3.0), with a full window: a real fall (``trend_t <= -trend_t``)
        that is too small (``fall < min_progress``) and not slowing down
        (``recent_pace >= pace_ratio * overall_pace``); or, when ``update_ratios`` are given, a
@@ -73,6 +76,8 @@ def diagnose_training(
         initial_step: optimizer step at which ``initial_loss`` was taken.
         update_ratios: ``||w_new - w_old|| / ||w_old||`` of the steps where it was measured
             (the median of those in the window's span is used; not every step need be measured).
+        lr_to_peak: the current LR over the run's peak LR; below ``annealed_below`` a schedule is
+            annealing it on purpose and ``too_low`` is not reported.
 
     Returns:
         The diagnosis of the highest priority that applies, or ``None`` when the curve looks healthy
@@ -121,9 +126,10 @@ def diagnose_training(
     )
     if curve is None:
         return None
-    return _too_high(curve, step=step, epoch=epoch, rules=rules) or _too_low(
-        curve, step=step, epoch=epoch, rules=rules
-    )
+    found = _too_high(curve, step=step, epoch=epoch, rules=rules)
+    if found is not None or (lr_to_peak is not None and lr_to_peak < rules.annealed_below):
+        return found
+    return _too_low(curve, step=step, epoch=epoch, rules=rules)
 
 
 @dataclass(frozen=True)
@@ -220,9 +226,20 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     )
     loss_spiking = curve.loss_spikes >= rules.spike_count
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
-    if not (bouncing or loss_spiking or grad_spiking):
+    dead = (
+        curve.update_ratio is not None
+        and not _stalled(curve, rules)
+        and curve.trend_t > -rules.trend_t
+        and curve.total_fall < rules.dead_fall
+    )
+    if not (bouncing or loss_spiking or grad_spiking or dead):
         return None
     reasons = []
+    if dead:
+        reasons.append(
+            f"the training loss has not come down from its start ({curve.total_fall:+.1%}) although the "
+            f"weights move ({curve.update_ratio:.1e} of their norm per step): the model is stuck"
+        )
     if bouncing:
         reasons.append(
             f"the training loss bounces by {curve.noise:.0%} of its level {curve.level:.4g} without "
@@ -239,8 +256,10 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
             f"{curve.grad_spikes} of the last {rules.window} steps"
         )
     # A loss stuck near its start needs a real cut; spikes on a curve that still learns need less.
-    lr_factor = 0.3 if bouncing else 0.5
-    advice = "Lower the LR about 3x (x0.3)" if bouncing else "Halve the LR (x0.5)"
+    lr_factor = 0.3 if bouncing or dead else 0.5
+    advice = "Lower the LR about 3x (x0.3)" if bouncing or dead else "Halve the LR (x0.5)"
+    if dead:
+        advice += "; a stuck model may need restarting from its initial weights"
     if grad_spiking:
         advice += " and clip gradients, e.g. `Trainer(gradient_clip_val=1.0)`"
     elif loss_spiking:
