@@ -14,7 +14,7 @@ import torch
 from conftest import TinyRegression
 
 from lightning_lr import DivergenceGuard
-from lightning_lr.callbacks.guard import is_divergent
+from lightning_lr.diagnose import is_divergent
 from lightning_lr.schedules import Constant
 
 MakeTrainer = Callable[..., pl.Trainer]

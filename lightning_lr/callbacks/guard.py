@@ -15,13 +15,7 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_int, check_range
 from lightning_lr.callbacks._adjust import reapply_after_restore, scale_lrs, total_scales
-
-
-def is_divergent(loss: float, level: float | None, spike_factor: float) -> bool:
-    """A loss that is not finite, or above ``spike_factor`` times the running ``level``."""
-    if not math.isfinite(loss):
-        return True
-    return level is not None and level > 0 and loss > spike_factor * level
+from lightning_lr.diagnose.divergence import is_divergent, update_level
 
 
 class DivergenceGuard(pl.Callback):
@@ -123,7 +117,7 @@ class DivergenceGuard(pl.Callback):
             ]
             return
         self.healthy_steps += 1
-        self.level = loss if self.level is None else self.ema_decay * self.level + (1 - self.ema_decay) * loss
+        self.level = update_level(self.level, loss, self.ema_decay)
 
     @override
     def on_train_batch_end(

@@ -23,6 +23,7 @@ diagnosis comes back at the next check.
 """
 
 from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, DiagnosisRules, Kind, Mode
+from lightning_lr.diagnose.divergence import is_divergent, update_level
 from lightning_lr.diagnose.evaluations import diagnose_evaluations
 from lightning_lr.diagnose.training import diagnose_training
 
@@ -34,4 +35,6 @@ __all__ = [
     "Mode",
     "diagnose_evaluations",
     "diagnose_training",
+    "is_divergent",
+    "update_level",
 ]
