@@ -16,7 +16,7 @@ from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_lr import LRDiagnostics, Warmup
-from lightning_lr.callbacks.diagnostics import warmup_end
+from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import Constant, CosineDecay, WarmupStableDecay
 

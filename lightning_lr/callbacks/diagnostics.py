@@ -15,26 +15,8 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
-from lightning_lr.callbacks.warmup import Warmup
+from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import Diagnosis, DiagnosisRules, diagnose_evaluations, diagnose_training
-from lightning_lr.scheduler import ScheduleLR
-from lightning_lr.schedules import Warmup as WarmupSchedule
-from lightning_lr.schedules import WarmupStableDecay
-
-
-def warmup_end(trainer: pl.Trainer) -> int:
-    """The last optimizer step of any warmup the run has (Warmup callbacks, warmup schedules)."""
-    ends = [0]
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
-        if isinstance(callback, Warmup) and isinstance(callback.resolved, WarmupSchedule):
-            ends.append(int(callback.resolved.warmup_steps))
-    for config in trainer.lr_scheduler_configs:
-        schedule = (
-            getattr(config.scheduler, "schedule", None) if isinstance(config.scheduler, ScheduleLR) else None
-        )
-        if isinstance(schedule, (WarmupSchedule, WarmupStableDecay)):
-            ends.append(int(schedule.warmup_steps))
-    return max(ends)
 
 
 class LRDiagnostics(pl.Callback):

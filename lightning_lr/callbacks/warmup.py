@@ -10,7 +10,8 @@ import lightning.pytorch as pl
 from lightning_lr._validate import check_choice, fail
 from lightning_lr.callbacks.overlay import ScheduleOverlay
 from lightning_lr.lengths import Length, check_length
-from lightning_lr.schedules import Constant, Schedule
+from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedules import Constant, Schedule, WarmupStableDecay
 from lightning_lr.schedules import Warmup as WarmupSchedule
 from lightning_lr.schedules.warmup import check_warmup_shape
 
@@ -80,3 +81,18 @@ class Warmup(ScheduleOverlay):
             )
         steps = math.ceil(2.0 / (1.0 - float(betas[1])))
         return WarmupSchedule(Constant(), steps, "linear", self.start_factor)
+
+
+def warmup_end(trainer: pl.Trainer) -> int:
+    """The last optimizer step of any warmup the run has (Warmup callbacks, warmup schedules)."""
+    ends = [0]
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, Warmup) and isinstance(callback.resolved, WarmupSchedule):
+            ends.append(int(callback.resolved.warmup_steps))
+    for config in trainer.lr_scheduler_configs:
+        schedule = (
+            getattr(config.scheduler, "schedule", None) if isinstance(config.scheduler, ScheduleLR) else None
+        )
+        if isinstance(schedule, (WarmupSchedule, WarmupStableDecay)):
+            ends.append(int(schedule.warmup_steps))
+    return max(ends)

@@ -1,10 +1,15 @@
-"""Argument checks shared by the diagnosis record and both rule sets: histories of plain floats."""
+"""Small helpers of the rules: argument checks for histories of plain floats, and window statistics."""
 
 from __future__ import annotations
 
+import math
 import numbers
+import statistics
 from collections.abc import Iterable
 from typing import Any
+
+_T_LIMIT = 1e6
+"""Cap on the trend's |t|: an exactly straight window has no residual, and evidence stays finite."""
 
 
 def _real(name: str, value: Any) -> float:
@@ -18,3 +23,30 @@ def _floats(name: str, values: Iterable[float]) -> list[float]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"`{name}` must be a sequence of numbers, got {values!r}.")
     return [_real(f"{name}[{index}]", value) for index, value in enumerate(values)]
+
+
+def _running_medians(values: list[float], span: int) -> list[float]:
+    """Median of each run of ``span`` consecutive values, one per run end from ``span - 1`` on."""
+    return [statistics.median(values[end - span : end]) for end in range(span, len(values) + 1)]
+
+
+def _trend(values: list[float]) -> tuple[float, float, float]:
+    """Least-squares line through ``values`` at 0, 1, ...: its slope, its end value and the slope's t."""
+    count = len(values)
+    steps = range(count)
+    slope, intercept = statistics.linear_regression(steps, values)
+    residual = sum((value - intercept - slope * index) ** 2 for index, value in zip(steps, values))
+    spread = count * (count * count - 1) / 12  # sum of (index - mean index) ** 2
+    stderr = math.sqrt(residual / (count - 2) / spread)
+    t = slope / stderr if stderr > 0 else (0.0 if slope == 0 else math.copysign(math.inf, slope))
+    return slope, intercept + slope * (count - 1), max(-_T_LIMIT, min(_T_LIMIT, t))
+
+
+def _spikes(values: list[float], factor: float, lookback: int, *, floor: float) -> int:
+    """Values above ``factor`` times (and ``floor`` above) the median of the ``lookback`` before them."""
+    count = 0
+    for index in range(lookback, len(values)):
+        baseline = statistics.median(values[index - lookback : index])
+        if baseline > 0 and values[index] > factor * baseline and values[index] - baseline >= floor:
+            count += 1
+    return count

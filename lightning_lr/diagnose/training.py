@@ -13,14 +13,11 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 
 from lightning_lr._validate import check_int, check_number, fail
-from lightning_lr.diagnose._stats import _floats
+from lightning_lr.diagnose._stats import _floats, _running_medians, _spikes, _trend
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
 
 _MAD_TO_STD = 1.4826
 """Median absolute deviation to standard deviation, for normal noise (1 / Phi^-1(3/4))."""
-
-_T_LIMIT = 1e6
-"""Cap on the trend's |t|: an exactly straight window has no residual, and evidence stays finite."""
 
 
 def diagnose_training(
@@ -292,33 +289,3 @@ def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> 
 
 def _stalled(curve: _Curve, rules: DiagnosisRules) -> bool:
     return curve.update_ratio is not None and curve.update_ratio < rules.stall_update_ratio
-
-
-# --- statistics ----------------------------------------------------------------------------------
-
-
-def _running_medians(values: list[float], span: int) -> list[float]:
-    """Median of each run of ``span`` consecutive values, one per run end from ``span - 1`` on."""
-    return [statistics.median(values[end - span : end]) for end in range(span, len(values) + 1)]
-
-
-def _trend(values: list[float]) -> tuple[float, float, float]:
-    """Least-squares line through ``values`` at 0, 1, ...: its slope, its end value and the slope's t."""
-    count = len(values)
-    steps = range(count)
-    slope, intercept = statistics.linear_regression(steps, values)
-    residual = sum((value - intercept - slope * index) ** 2 for index, value in zip(steps, values))
-    spread = count * (count * count - 1) / 12  # sum of (index - mean index) ** 2
-    stderr = math.sqrt(residual / (count - 2) / spread)
-    t = slope / stderr if stderr > 0 else (0.0 if slope == 0 else math.copysign(math.inf, slope))
-    return slope, intercept + slope * (count - 1), max(-_T_LIMIT, min(_T_LIMIT, t))
-
-
-def _spikes(values: list[float], factor: float, lookback: int, *, floor: float) -> int:
-    """Values above ``factor`` times (and ``floor`` above) the median of the ``lookback`` before them."""
-    count = 0
-    for index in range(lookback, len(values)):
-        baseline = statistics.median(values[index - lookback : index])
-        if baseline > 0 and values[index] > factor * baseline and values[index] - baseline >= floor:
-            count += 1
-    return count
