@@ -110,6 +110,8 @@ class OptimizerSettings:
             isinstance(self.no_decay, str) or not isinstance(self.no_decay, Sequence)
         ):
             raise TypeError(f"`no_decay` must be a list of name patterns, got {self.no_decay!r}.")
+        if self.scheduler_name is not None and not isinstance(self.scheduler_name, str):
+            raise TypeError(f"`scheduler_name` must be a string or None, got {self.scheduler_name!r}.")
         check_choice("lr_scaling", self.lr_scaling, ("none", "linear", "sqrt"))
         if self.lr_scaling != "none":
             if self.base_batch_size is None:

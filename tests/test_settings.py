@@ -338,3 +338,8 @@ def test_a_plateau_stored_as_its_fields_is_rebuilt() -> None:
         {"lr": 0.1, "interval": "epoch", "schedule": {"factor": 0.5, "patience": 1, "mode": "max"}}
     )
     assert settings.schedule == ReduceOnPlateau(factor=0.5, patience=1, mode="max")
+
+
+def test_scheduler_name_must_be_text() -> None:
+    with pytest.raises(TypeError, match=r"`scheduler_name` must be a string or None, got 42"):
+        OptimizerSettings(lr=0.1, scheduler_name=42)  # type: ignore[arg-type]
