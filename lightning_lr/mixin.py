@@ -15,6 +15,7 @@ from lightning_lr.lengths import RunLength, load_train_data, run_length_from_tra
 from lightning_lr.optimizers import (
     build_optimizer,
     effective_weight_decay,
+    has_mode_switch,
     lr_scale,
     optimizer_class,
     param_groups,
@@ -109,7 +110,7 @@ class ConfigureOptimizersMixin:
         switches optimizers that have ``train()``/``eval()``.
         """
         optimizer = self.optimizer_settings().optimizer
-        if not isinstance(optimizer, (str, type)) or has_mode_switch_class(optimizer_class(optimizer)):
+        if not isinstance(optimizer, (str, type)) or has_mode_switch(optimizer_class(optimizer)):
             return [OptimizerMode()]
         return []
 
@@ -123,10 +124,6 @@ class ConfigureOptimizersMixin:
         if isinstance(hparams, dict):
             checkpoint[key] = {name: _plain_setting(name, value) for name, value in hparams.items()}
         super().on_save_checkpoint(checkpoint)  # type: ignore[misc]
-
-
-def has_mode_switch_class(cls: type[Optimizer]) -> bool:
-    return callable(getattr(cls, "train", None)) and callable(getattr(cls, "eval", None))
 
 
 def _module(obj: object) -> pl.LightningModule:

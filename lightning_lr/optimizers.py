@@ -271,6 +271,6 @@ def lr_scale(rule: LRScaling, batch_size: int, base_batch_size: int) -> float:
     return ratio if rule == "linear" else math.sqrt(ratio)
 
 
-def has_mode_switch(optimizer: Optimizer) -> bool:
-    """Whether the optimizer must be told train/eval mode (schedule-free optimizers)."""
+def has_mode_switch(optimizer: Optimizer | type[Optimizer]) -> bool:
+    """Whether the optimizer (or its class) must be told train/eval mode (schedule-free optimizers)."""
     return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
