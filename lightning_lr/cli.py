@@ -19,11 +19,13 @@ import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lr.finder.sweep import LRFinderResult, find_lr
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import LRPlan, PlanAtTrainStart
 
 USAGE = """lightning-lr {fit,validate,test,predict} --config CONFIG.yaml [--section.key=value ...]
-       lightning-lr plot-schedule --config CONFIG.yaml [-o schedule.png] [--log-scale] [overrides ...]"""
+       lightning-lr plot-schedule --config CONFIG.yaml [-o schedule.png] [--log-scale] [overrides ...]
+       lightning-lr find-lr --config CONFIG.yaml [-o lr_finder.png] [--rule valley] [overrides ...]"""
 
 
 class LightningLRCLI(LightningCLI):
@@ -84,6 +86,24 @@ def _say(message: str) -> None:
     print(f"lightning-lr: {message}", flush=True)
 
 
+def _scratch_cli(
+    configs: Sequence[str], overrides: Sequence[str], scratch: str, **kwargs: Any
+) -> LightningLRCLI:
+    """Instantiate a config without running it; loggers and run files go to ``scratch``."""
+    logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": scratch}}
+    args = [arg for path in configs for arg in ("--config", path)]
+    args += [
+        *overrides,
+        f"--trainer.logger={json.dumps(logger)}",
+        f"--trainer.default_root_dir={scratch}",
+        "--trainer.enable_model_summary=false",
+        "--lr_plot=null",
+    ]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python")
+        return LightningLRCLI(args=args, run=False, save_config_callback=None, **kwargs)
+
+
 def plot_schedule(argv: Sequence[str]) -> LRPlan:
     """``lightning-lr plot-schedule``: draw the LR a config will produce, without training."""
     parser = argparse.ArgumentParser(prog="lightning-lr plot-schedule", description=plot_schedule.__doc__)
@@ -92,22 +112,9 @@ def plot_schedule(argv: Sequence[str]) -> LRPlan:
     parser.add_argument("--log-scale", action="store_true", help="logarithmic LR axis")
     options, overrides = parser.parse_known_args(list(argv))
     with tempfile.TemporaryDirectory(prefix="lightning-lr-plan-") as scratch:
-        # loggers (which some callbacks need) and any file the run sets up go to a scratch folder
-        logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": scratch}}
-        args = [arg for path in options.config for arg in ("--config", path)]
-        args += [
-            *overrides,
-            f"--trainer.logger={json.dumps(logger)}",
-            f"--trainer.default_root_dir={scratch}",
-            "--trainer.enable_progress_bar=false",
-            "--trainer.enable_model_summary=false",
-            "--lr_plot=null",
-        ]
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*args parameter is intended to run from within Python"
-            )
-            cli = LightningLRCLI(args=args, run=False, stop_after_plan=True, save_config_callback=None)
+        cli = _scratch_cli(
+            options.config, [*overrides, "--trainer.enable_progress_bar=false"], scratch, stop_after_plan=True
+        )
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     plan = cli.plan_recorder.plan
     if plan is None:
@@ -122,10 +129,43 @@ def plot_schedule(argv: Sequence[str]) -> LRPlan:
     return plan
 
 
+def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
+    """``lightning-lr find-lr``: run an LR range test on a config's model and data; print and plot."""
+    parser = argparse.ArgumentParser(prog="lightning-lr find-lr", description=find_lr_command.__doc__)
+    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
+    parser.add_argument("-o", "--output", default="lr_finder.png", help="PNG to write")
+    parser.add_argument("--min-lr", type=float, default=1e-7)
+    parser.add_argument("--max-lr", type=float, default=10.0)
+    parser.add_argument("--num-steps", type=int, default=100)
+    parser.add_argument("--rule", default="valley", help="steepest, valley, minimum or peak")
+    options, overrides = parser.parse_known_args(list(argv))
+    with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
+        cli = _scratch_cli(options.config, overrides, scratch)
+        result = find_lr(
+            cli.model,
+            datamodule=cli.datamodule,
+            trainer=cli.trainer,
+            min_lr=options.min_lr,
+            max_lr=options.max_lr,
+            num_steps=options.num_steps,
+            rule=options.rule,
+        )
+    path = result.plot(options.output, title=f"LR range test of {type(cli.model).__name__}")
+    for name, suggestion in result.suggestions.items():
+        value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
+        default = " (default)" if name == result.rule else ""
+        print(f"lightning-lr: {name}{default}: {value} ({suggestion.reason})")
+    print(f"lightning-lr: {len(result.losses)} steps; plot: {path}")
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "plot-schedule":
         plot_schedule(args[1:])
+        return
+    if args and args[0] == "find-lr":
+        find_lr_command(args[1:])
         return
     LightningLRCLI(args=None if argv is None else args)
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from lightning_lr import schedules
+from lightning_lr.cli import find_lr_command as main_find_lr
 from lightning_lr.cli import main, plot_schedule
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
@@ -155,3 +156,30 @@ def test_a_bad_config_value_fails_before_training_with_the_argument_named(
             ]
         )
     assert not list(tmp_path.glob("logs/*/version_0/checkpoints/*.ckpt"))
+
+
+def test_find_lr_prints_every_rule_and_writes_the_plot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = main_find_lr(
+        [
+            "--config",
+            str(CONFIGS[0].parent / "mnist1d.yaml"),
+            "-o",
+            str(tmp_path / "finder.png"),
+            "--num-steps",
+            "40",
+            "--min-lr",
+            "1e-5",
+            "--max-lr",
+            "1.0",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    printed = capsys.readouterr().out
+    for rule in ("steepest", "valley (default)", "minimum", "peak"):
+        assert f"lightning-lr: {rule}:" in printed
+    assert matplotlib.image.imread(tmp_path / "finder.png").ndim == 3
+    assert len(result.losses) <= 40 and result.lrs[0] == pytest.approx(1e-5)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["finder.png"], "left files behind"

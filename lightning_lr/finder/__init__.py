@@ -1,0 +1,16 @@
+"""LR range test (finder): sweep the LR, record the loss, suggest an LR by several rules."""
+
+from lightning_lr.finder.curve import Suggestion, smooth, usable_range
+from lightning_lr.finder.rules import RULES, suggest_all
+from lightning_lr.finder.sweep import LRFinderResult, find_lr, sweep_lrs
+
+__all__ = [
+    "RULES",
+    "LRFinderResult",
+    "Suggestion",
+    "find_lr",
+    "smooth",
+    "suggest_all",
+    "sweep_lrs",
+    "usable_range",
+]

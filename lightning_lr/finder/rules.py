@@ -1,0 +1,357 @@
+"""Suggestion rules of the LR range test (Smith 2017, arXiv:1506.01186): from a swept curve to an LR.
+
+A range test raises the LR exponentially from ``min_lr`` to ``max_lr`` over N optimizer steps and
+records the training loss of each step. The rules here read that curve after smoothing it
+(:func:`smooth`) and are pure functions of plain floats; :func:`suggest_all` validates the curve,
+cuts off the blow-up (:func:`usable_range`) and applies every rule of :data:`RULES`.
+
+Every rule answers with a :class:`Suggestion`, whose ``lr`` is ``None`` (and ``reason`` says why)
+when the curve does not support one: fewer than :data:`MIN_POINTS` usable points, or a smoothed
+loss that never falls by :data:`MIN_FALL` below its start (a flat or rising curve).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from lightning_lr._validate import check_int, check_positive
+from lightning_lr.finder.curve import (
+    MIN_POINTS,
+    Suggestion,
+    _check_curve,
+    _check_options,
+    _descent_lengths,
+    _slopes,
+    _unusable,
+    _usable,
+    smooth,
+)
+
+
+def steepest(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    *,
+    beta: float = 0.98,
+    skip_start: int | None = None,
+    skip_end: int = 0,
+) -> Suggestion:
+    """The LR where the smoothed loss falls fastest against ``log10(lr)`` on its way to the minimum.
+
+    With ``u = log10(lr)``, the slope of the smoothed loss ``s`` at each point is the central
+    difference of :func:`numpy.gradient` on the uneven grid (``h_l = u_k - u_{k-1}``,
+    ``h_r = u_{k+1} - u_k``)::
+
+        s'_k = (h_l**2 * s_{k+1} - h_r**2 * s_{k-1} + (h_r**2 - h_l**2) * s_k) / (h_l * h_r * (h_l + h_r))
+
+    (one-sided at the two ends), and the rule suggests the LR of the most negative slope among the
+    points from ``skip_start`` to the smoothed minimum, and at least ``skip_end`` points before the end.
+    Past the minimum the loss is blowing up, where a dip in the noise is no advice.
+
+    The slope is taken against the *log* of the LR because the sweep is even in ``log(lr)``: the
+    curve's shape on the usual log-scale plot is what the rule reads. Lightning's ``lr_find``
+    differentiates against the LR itself (``torch.gradient(losses, spacing=[lrs])``), which divides
+    the log slope by ``lr * ln(10)``: the tiny slopes at the tiny LRs of the sweep's flat start win,
+    and it suggests LRs orders of magnitude too low (Lightning issue #21141).
+
+    Args:
+        lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
+        losses: the loss of each step; the curve ends at its first non-finite loss.
+        beta: smoothing of the loss (:func:`smooth`).
+        skip_start: leading points never suggested, where the smoothed loss averages only a few
+            noisy steps; default a tenth of the usable points (fastai's ``num_it // 10``).
+        skip_end: trailing points never suggested.
+
+    Returns:
+        The suggestion, with ``lr=None`` on a curve that does not fall (or falls only where skipped).
+
+    Raises:
+        ValueError: a bad curve or argument (see :func:`suggest_all`).
+
+    Example:
+        >>> lrs = [10 ** (k / 2 - 6) for k in range(12)]
+        >>> losses = [2.0, 2.0, 1.98, 1.9, 1.6, 1.1, 0.8, 0.7, 0.75, 1.2, 3.0, 9.0]
+        >>> found = steepest(lrs, losses, beta=0.0)
+        >>> found.index, f"{found.lr:.3g}"
+        (5, '0.000316')
+    """
+    _check_options(beta=beta)
+    if skip_start is not None:
+        check_int("skip_start", skip_start)
+    check_int("skip_end", skip_end)
+    xs, ys = _check_curve(lrs, losses)
+    smoothed = smooth(ys, beta)
+    return _unusable("steepest", xs, smoothed) or _steepest(xs, smoothed, skip_start, skip_end)
+
+
+def valley(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98) -> Suggestion:
+    """fastai's ``valley``: the LR about halfway along the longest descent of the smoothed loss.
+
+    The longest descent is the longest strictly decreasing *subsequence* of the smoothed losses (not
+    necessarily contiguous, so a blip of noise does not break it). With ``end`` the first index at
+    which such a subsequence of the greatest length ``L`` ends, exactly as fastai computes it::
+
+        start = end - L
+        index = max(0, start + floor(L / 3) + floor(L / 6))
+
+    ``floor(L / 3) + floor(L / 6)`` is about ``L / 2``: although fastai's docs speak of "roughly 2/3
+    through the longest valley", its arithmetic puts the point about halfway along. ``start`` is one
+    before the first point a contiguous run could begin at (fastai's offset, kept so the indices
+    agree); the ``max(0, ...)`` only guards a descent of two points from fastai's ``lrs[-1]``.
+    fastai applies it to the smoothed losses minus the first tenth and the last five points; here it
+    reads the whole (usable) curve.
+
+    Args:
+        lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
+        losses: the loss of each step; the curve ends at its first non-finite loss.
+        beta: smoothing of the loss (:func:`smooth`).
+
+    Returns:
+        The suggestion, with ``lr=None`` on a curve that does not fall.
+
+    Raises:
+        ValueError: a bad curve or argument (see :func:`suggest_all`).
+
+    Example:
+        >>> lrs = [10 ** (k / 2 - 6) for k in range(12)]
+        >>> losses = [2.0, 2.0, 1.98, 1.9, 1.6, 1.1, 0.8, 0.7, 0.75, 1.2, 3.0, 9.0]
+        >>> found = valley(lrs, losses, beta=0.0)
+        >>> found.index, f"{found.lr:.3g}"
+        (3, '3.16e-05')
+    """
+    _check_options(beta=beta)
+    xs, ys = _check_curve(lrs, losses)
+    smoothed = smooth(ys, beta)
+    return _unusable("valley", xs, smoothed) or _valley(xs, smoothed)
+
+
+def minimum(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98) -> Suggestion:
+    """A tenth of the LR at which the smoothed loss is lowest (fastai's ``minimum``).
+
+    ``lr = lrs[m] / 10`` with ``m`` the first index of the smallest smoothed loss: at the minimum the
+    LR is already about to blow the loss up, and a tenth of it trains safely (Smith 2017, fastai).
+
+    Args:
+        lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
+        losses: the loss of each step; the curve ends at its first non-finite loss.
+        beta: smoothing of the loss (:func:`smooth`).
+
+    Returns:
+        The suggestion (``index`` is ``m``), with ``lr=None`` on a curve that does not fall or whose
+        minimum lies within a factor 10 of its first LR (the suggestion would not have been swept).
+
+    Raises:
+        ValueError: a bad curve or argument (see :func:`suggest_all`).
+
+    Example:
+        >>> lrs = [10 ** (k / 2 - 6) for k in range(12)]
+        >>> losses = [2.0, 2.0, 1.98, 1.9, 1.6, 1.1, 0.8, 0.7, 0.75, 1.2, 3.0, 9.0]
+        >>> found = minimum(lrs, losses, beta=0.0)
+        >>> found.index, f"{found.lr:.3g}"
+        (7, '0.000316')
+    """
+    _check_options(beta=beta)
+    xs, ys = _check_curve(lrs, losses)
+    smoothed = smooth(ys, beta)
+    return _unusable("minimum", xs, smoothed) or _minimum(xs, smoothed)
+
+
+def peak(
+    lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98, divisor: float = 3.0
+) -> Suggestion:
+    """The peak LR of a warmup + cosine or one-cycle schedule: the LR at the smoothed minimum / 3.
+
+    A schedule that warms up and then decays spends only a short time at its peak, and tolerates a
+    higher peak than a constant LR would (Smith's cyclical and 1cycle schedules take their largest LR
+    near the top of the range test's good region, not a tenth below it). With ``m`` the first index of
+    the smallest smoothed loss and ``j`` the first index after it where the smoothed loss rises back
+    above its start ``smoothed_0``::
+
+        lr = min(lrs[m] / divisor, lrs[j - 1])       (lrs[-1] in place of lrs[j - 1] if it never does)
+
+    The cap only bites for ``divisor < 1``: the peak never lies past the last LR at which training
+    still did better than not training at all. *Provisional*: the divisor 3 awaits calibration by a
+    benchmark of schedules against their range tests.
+
+    Args:
+        lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
+        losses: the loss of each step; the curve ends at its first non-finite loss.
+        beta: smoothing of the loss (:func:`smooth`).
+        divisor: the LR at the smoothed minimum is divided by this (> 0).
+
+    Returns:
+        The suggestion (``index`` is ``m``), with ``lr=None`` on a curve that does not fall or whose
+        suggestion would lie below its first LR.
+
+    Raises:
+        ValueError: a bad curve or argument (see :func:`suggest_all`).
+
+    Example:
+        >>> lrs = [10 ** (k / 2 - 6) for k in range(12)]
+        >>> losses = [2.0, 2.0, 1.98, 1.9, 1.6, 1.1, 0.8, 0.7, 0.75, 1.2, 3.0, 9.0]
+        >>> found = peak(lrs, losses, beta=0.0)
+        >>> found.index, f"{found.lr:.3g}"
+        (7, '0.00105')
+    """
+    _check_options(beta=beta)
+    check_positive("divisor", divisor, "3 suits warmup + cosine; 10 gives the `minimum` rule.")
+    xs, ys = _check_curve(lrs, losses)
+    smoothed = smooth(ys, beta)
+    return _unusable("peak", xs, smoothed) or _peak(xs, smoothed, float(divisor))
+
+
+RULES: dict[str, Callable[..., Suggestion]] = {
+    "steepest": steepest,
+    "valley": valley,
+    "minimum": minimum,
+    "peak": peak,
+}
+"""Every rule by name; :func:`suggest_all` applies them all with their defaults."""
+
+
+def suggest_all(
+    lrs: Sequence[float], losses: Sequence[float], *, stop_factor: float = 4.0, beta: float = 0.98
+) -> dict[str, Suggestion]:
+    """Validate a range test's curve, cut off its blow-up and apply every rule of :data:`RULES`.
+
+    The rules read the first :func:`usable_range` points, with their defaults. When fewer than
+    :data:`MIN_POINTS` points are usable, or the smoothed loss never falls :data:`MIN_FALL` below its
+    start, every suggestion is ``None`` and its ``reason`` says so.
+
+    Args:
+        lrs: the LR of each sweep step, positive, finite and strictly increasing (at least 10 points).
+        losses: the loss of each step (as many as ``lrs``; NaN and inf allowed: they end the curve).
+        stop_factor: the curve ends where the smoothed loss exceeds this multiple of its best (> 1).
+        beta: smoothing of the loss (:func:`smooth`), in [0, 1).
+
+    Returns:
+        Each rule's :class:`Suggestion`, by name, in the order of :data:`RULES`.
+
+    Raises:
+        ValueError: fewer than 10 points, ``lrs`` and ``losses`` of different lengths, an LR that is
+            not positive and finite or not above the one before, ``beta`` outside [0, 1), or
+            ``stop_factor`` <= 1.
+        TypeError: ``lrs`` or ``losses`` is not a sequence of numbers.
+
+    Example:
+        >>> lrs = [10 ** (k / 2 - 6) for k in range(12)]
+        >>> losses = [2.0, 2.0, 1.98, 1.9, 1.6, 1.1, 0.8, 0.7, 0.75, 1.2, 3.0, 9.0]
+        >>> {name: f"{found.lr:.2g}" for name, found in suggest_all(lrs, losses, beta=0.0).items()}
+        {'steepest': '0.00032', 'valley': '3.2e-05', 'minimum': '0.00032', 'peak': '0.0011'}
+    """
+    _check_options(stop_factor=stop_factor, beta=beta)
+    xs, ys = _check_curve(lrs, losses)
+    smoothed = smooth(ys, beta)
+    count = _usable(smoothed, stop_factor)
+    if count < MIN_POINTS:
+        cause = (
+            f"its smoothed loss exceeded {stop_factor:g}x its best at lr {xs[count]:.3g}"
+            if count < len(smoothed)
+            else f"its loss turned non-finite at lr {xs[count]:.3g}"
+        )
+        reason = (
+            f"only {count} points of the sweep are usable (at least {MIN_POINTS} are needed) before {cause}; "
+            "start the sweep at a lower `min_lr` or sweep more steps"
+        )
+        return {name: Suggestion(name, None, None, reason) for name in RULES}
+    xs, smoothed = xs[:count], smoothed[:count]
+    flat = _unusable("steepest", xs, smoothed)
+    if flat is not None:
+        return {name: Suggestion(name, None, None, flat.reason) for name in RULES}
+    return {
+        "steepest": _steepest(xs, smoothed, None, 0),
+        "valley": _valley(xs, smoothed),
+        "minimum": _minimum(xs, smoothed),
+        "peak": _peak(xs, smoothed, 3.0),
+    }
+
+
+def _steepest(lrs: list[float], smoothed: list[float], skip_start: int | None, skip_end: int) -> Suggestion:
+    count = len(smoothed)
+    low = smoothed.index(min(smoothed))
+    first = count // 10 if skip_start is None else skip_start
+    last = min(low, count - 1 - skip_end)
+    if first > last:
+        return Suggestion(
+            "steepest",
+            None,
+            None,
+            f"skipping the first {first} and the last {skip_end} of {count} points leaves no point up to the "
+            f"smoothed minimum at lr {lrs[low]:.3g}; skip fewer points",
+        )
+    slopes = _slopes([math.log10(lr) for lr in lrs], smoothed)
+    index = min(range(first, last + 1), key=slopes.__getitem__)
+    if slopes[index] >= 0:
+        return Suggestion(
+            "steepest",
+            None,
+            None,
+            f"the smoothed loss never falls between lr {lrs[first]:.3g} and lr {lrs[last]:.3g} "
+            f"(the first {first} points are skipped); skip fewer points",
+        )
+    return Suggestion(
+        "steepest",
+        lrs[index],
+        index,
+        f"the smoothed loss falls fastest at lr {lrs[index]:.3g}, by {-slopes[index]:.3g} per decade of LR, "
+        f"on its way to its minimum at lr {lrs[low]:.3g}",
+    )
+
+
+def _valley(lrs: list[float], smoothed: list[float]) -> Suggestion:
+    lengths = _descent_lengths(smoothed)
+    length = max(lengths)
+    end = lengths.index(length)
+    index = max(0, end - length + length // 3 + length // 6)
+    return Suggestion(
+        "valley",
+        lrs[index],
+        index,
+        f"the longest descent of the smoothed loss has {length} points and ends at lr {lrs[end]:.3g}; "
+        f"lr {lrs[index]:.3g} lies about halfway along it (fastai's valley)",
+    )
+
+
+def _minimum(lrs: list[float], smoothed: list[float]) -> Suggestion:
+    low = smoothed.index(min(smoothed))
+    lr = lrs[low] / 10
+    if lr < lrs[0]:
+        return Suggestion(
+            "minimum",
+            None,
+            None,
+            f"the smoothed loss is lowest ({smoothed[low]:.4g}) at lr {lrs[low]:.3g}, less than 10x the "
+            f"first LR {lrs[0]:.3g}, so a tenth of it was never swept; start the sweep at a lower `min_lr`",
+        )
+    return Suggestion(
+        "minimum",
+        lr,
+        low,
+        f"the smoothed loss is lowest ({smoothed[low]:.4g}) at lr {lrs[low]:.3g}; "
+        f"a tenth of that is {lr:.3g}",
+    )
+
+
+def _peak(lrs: list[float], smoothed: list[float], divisor: float) -> Suggestion:
+    low = smoothed.index(min(smoothed))
+    above = [index for index in range(low + 1, len(smoothed)) if smoothed[index] > smoothed[0]]
+    cap = lrs[above[0] - 1] if above else lrs[-1]
+    lr = min(lrs[low] / divisor, cap)
+    if lr < lrs[0]:
+        return Suggestion(
+            "peak",
+            None,
+            None,
+            f"the smoothed loss is lowest ({smoothed[low]:.4g}) at lr {lrs[low]:.3g}, less than {divisor:g}x "
+            f"the first LR {lrs[0]:.3g}, so 1/{divisor:g} of it was never swept; start the sweep at a lower "
+            "`min_lr`",
+        )
+    capped = f", capped at lr {cap:.3g} where the loss rises back above its start" if lr == cap else ""
+    return Suggestion(
+        "peak",
+        lr,
+        low,
+        f"the smoothed loss is lowest ({smoothed[low]:.4g}) at lr {lrs[low]:.3g}; 1/{divisor:g} of that, "
+        f"{lr:.3g}{capped}, is the provisional peak LR of a warmup + decay schedule",
+    )

@@ -1,0 +1,118 @@
+"""find_lr: a real range test that leaves everything as it found it."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+from conftest import TinyRegression
+
+from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
+from lightning_lr.finder import find_lr, sweep_lrs
+from lightning_lr.schedules import CosineDecay
+
+
+def leftovers() -> set[str]:
+    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("lightning-lr-find-")}
+
+
+def test_weights_random_states_and_files_are_exactly_as_before(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(3)
+    random.seed(3)
+    np.random.seed(3)
+    model = TinyRegression(schedule=CosineDecay(50), weight_decay=0.01)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    states = (torch.get_rng_state(), random.getstate(), np.random.get_state()[1].copy())
+    earlier = leftovers()
+    result = find_lr(model, num_steps=30, min_lr=1e-5, max_lr=1.0, enable_progress_bar=False)
+    assert len(result.losses) > 10
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert torch.equal(torch.get_rng_state(), states[0])
+    assert random.getstate() == states[1]
+    assert np.array_equal(np.random.get_state()[1], states[2])
+    assert list(tmp_path.iterdir()) == [] and leftovers() == earlier
+    with pytest.raises(RuntimeError):
+        model.trainer  # noqa: B018  (not attached before, not attached after)
+
+
+def test_the_sweep_is_exponential_and_keeps_every_groups_ratio() -> None:
+    model = TinyRegression(lr_multipliers={"head": 0.1}, weight_decay=0.0)
+    result = find_lr(
+        model, num_steps=20, min_lr=1e-4, max_lr=1e-1, stop_factor=1e6, enable_progress_bar=False
+    )
+    assert result.lrs == pytest.approx(sweep_lrs(1e-4, 1e-1, 20))
+    assert len(model.seen_lrs) == 20 and not result.stopped_early
+    for lr, (body, head) in zip(result.lrs, model.seen_lrs):
+        assert body == pytest.approx(lr) and head == pytest.approx(0.1 * lr)
+
+
+def test_the_sweep_stops_once_the_loss_blows_up() -> None:
+    model = TinyRegression(optimizer="sgd", weight_decay=0.0)
+    result = find_lr(model, num_steps=60, min_lr=1e-3, max_lr=1e3, enable_progress_bar=False)
+    assert result.stopped_early and len(result.losses) < 60
+    assert result.smoothed[-1] > 4 * min(result.smoothed[:-1]) or not np.isfinite(result.losses[-1])
+
+
+def test_accumulation_and_the_users_trainer_settings(make_trainer: Any) -> None:
+    model = TinyRegression(weight_decay=0.0)
+    trainer = make_trainer(max_epochs=3, accumulate_grad_batches=2)
+    result = find_lr(model, trainer=trainer, num_steps=12, min_lr=1e-4, max_lr=1e-2, stop_factor=1e6)
+    assert len(result.losses) == len(model.seen_lrs) == 12  # optimizer steps, not batches
+    assert trainer.global_step == 0 and trainer.optimizers == []
+
+
+@pytest.mark.slow
+def test_mnist1d_suggestions_plot_and_hparam_update(tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    model = MNIST1DClassifier(lr=1e-3)
+    result = find_lr(
+        model, datamodule=MNIST1DDataModule(), num_steps=100, enable_progress_bar=False, update_hparams=True
+    )
+    assert set(result.suggestions) == {"steepest", "valley", "minimum", "peak"}
+    for name, suggestion in result.suggestions.items():
+        assert suggestion.lr is not None and 1e-7 <= suggestion.lr <= 10.0, name
+    assert model.hparams.lr == result.suggestion == result.suggestions["valley"].lr
+    image = matplotlib.image.imread(result.plot(tmp_path / "finder.png"))
+    assert image.shape[0] > 100
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"min_lr": 1.0, "max_lr": 0.1},
+            ValueError,
+            r"`max_lr` must be greater than `min_lr`=1\.0, got 0\.1",
+        ),
+        ({"min_lr": 0.0}, ValueError, r"`min_lr` must be > 0, got 0\.0"),
+        ({"num_steps": 5}, ValueError, r"`num_steps` must be >= 10, got 5"),
+        ({"mode": "log"}, ValueError, r"`mode` must be one of 'exponential', 'linear', got 'log'"),
+        ({"rule": "best"}, ValueError, r"`rule` must be one of .*got 'best'"),
+        ({"stop_factor": 1.0}, ValueError, r"`stop_factor` must lie in \(1, inf\), got 1\.0"),
+    ],
+)
+def test_bad_arguments_fail_before_any_step(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    model = TinyRegression()
+    with pytest.raises(error, match=match):
+        find_lr(model, **kwargs)
+    assert model.seen_lrs == []
+
+
+def test_no_training_data_is_a_clear_error() -> None:
+    class NoData(pl.LightningModule):
+        pass
+
+    with pytest.raises(ValueError, match=r"`find_lr` has no training data"):
+        find_lr(NoData())
