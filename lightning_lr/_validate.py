@@ -7,6 +7,7 @@ backticks, echoes the value received and, where there is one, says the fix.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -74,3 +75,17 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
         listed = ", ".join(repr(option) for option in options)
         raise fail(name, value, f"must be one of {listed}")
     return str(value)
+
+
+def check_real(name: str, value: Any) -> float:
+    """A real number, non-finite allowed (bools refused): loss histories may hold NaN and inf."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r} of type {type(value).__name__}.")
+    return float(value)
+
+
+def check_floats(name: str, values: Any) -> list[float]:
+    """A sequence of real numbers as a list of floats (non-finite allowed)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"`{name}` must be a sequence of numbers, got {values!r}.")
+    return [check_real(f"{name}[{index}]", value) for index, value in enumerate(values)]

@@ -53,6 +53,18 @@ class TinyRegression(ConfigureOptimizersMixin, pl.LightningModule):
         return DataLoader(self.data, batch_size=self.hparams.batch_size)
 
 
+class StopAt(pl.Callback):
+    """Save a checkpoint after optimizer step ``step`` and stop, as a killed run would have."""
+
+    def __init__(self, step: int, path: Any) -> None:
+        self.step, self.path = step, path
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.step:
+            trainer.save_checkpoint(self.path)
+            trainer.should_stop = True
+
+
 @pytest.fixture
 def tiny_model() -> type[TinyRegression]:
     return TinyRegression

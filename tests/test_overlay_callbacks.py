@@ -11,7 +11,7 @@ from typing import Any
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import TinyRegression
+from conftest import StopAt, TinyRegression
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_lr import LRLogger, WarmRestarts, Warmup
@@ -198,18 +198,6 @@ def test_overlays_compose_warmup_times_restarts(make_trainer: MakeTrainer) -> No
         LR * CosineRestarts(8)(k) * (warmup_ramp(k, 3, "linear", 0.0) if k < 3 else 1) for k in range(16)
     ]
     assert first(model) == pytest.approx(expected, rel=1e-12)
-
-
-class StopAt(pl.Callback):
-    """Save a checkpoint after optimizer step ``step`` and stop, as a killed run would have."""
-
-    def __init__(self, step: int, path: Path) -> None:
-        self.step, self.path = step, path
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if trainer.global_step == self.step:
-            trainer.save_checkpoint(self.path)
-            trainer.should_stop = True
 
 
 @pytest.mark.parametrize("stop_at", [3, 8, 13])

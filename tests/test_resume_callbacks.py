@@ -10,7 +10,7 @@ from typing import Any
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import TinyRegression
+from conftest import StopAt, TinyRegression
 
 from lightning_lr import DivergenceGuard, LRDiagnostics, Warmup
 from lightning_lr.diagnose import DiagnosisRules
@@ -32,16 +32,6 @@ class NaNAt(TinyRegression):
             loss = loss * math.nan
             self.log("train_loss", loss)
         return loss
-
-
-class StopAt(pl.Callback):
-    def __init__(self, step: int, path: Path) -> None:
-        self.step, self.path = step, path
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if trainer.global_step == self.step:
-            trainer.save_checkpoint(self.path)
-            trainer.should_stop = True
 
 
 def callbacks() -> list[pl.Callback]:

@@ -17,9 +17,9 @@ from lightning_lr._validate import (
     check_non_negative,
     check_positive,
     check_range,
+    check_real,
     fail,
 )
-from lightning_lr.diagnose._stats import _real
 
 Kind = Literal["diverging", "too_high", "too_low", "plateau", "overfitting"]
 Mode = Literal["min", "max"]
@@ -68,7 +68,7 @@ class Diagnosis:
         object.__setattr__(
             self,
             "evidence",
-            {str(key): _real(f"evidence[{key!r}]", value) for key, value in self.evidence.items()},
+            {str(key): check_real(f"evidence[{key!r}]", value) for key, value in self.evidence.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,8 +9,7 @@ import math
 from collections.abc import Iterable
 from itertools import pairwise
 
-from lightning_lr._validate import check_choice, check_int, fail
-from lightning_lr.diagnose._stats import _floats
+from lightning_lr._validate import check_choice, check_floats, check_int, fail
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, Mode, _check_rules
 
 
@@ -60,8 +59,8 @@ def diagnose_evaluations(
         >>> diagnose_evaluations([1.0, 0.8, 0.7], [0.9, 0.9, 0.9], step=300, epoch=2, rules=rules).kind
         'plateau'
     """
-    train = _floats("train_losses", train_losses)
-    val = _floats("val_losses", val_losses)
+    train = check_floats("train_losses", train_losses)
+    val = check_floats("val_losses", val_losses)
     check_int("step", step)
     check_int("epoch", epoch)
     _check_rules(rules)

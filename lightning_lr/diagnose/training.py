@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 
-from lightning_lr._validate import check_int, check_number, fail
-from lightning_lr.diagnose._stats import _floats, _running_medians, _spikes, _trend
+from lightning_lr._validate import check_floats, check_int, check_number, fail
+from lightning_lr.diagnose._stats import _running_medians, _spikes, _trend
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
 
 _MAD_TO_STD = 1.4826
@@ -93,9 +93,9 @@ def diagnose_training(
         >>> diagnose_training([2.0 * 0.98**i for i in range(50)], step=49, epoch=0, rules=rules) is None
         True
     """
-    values = _floats("losses", losses)
-    norms = None if grad_norms is None else _floats("grad_norms", grad_norms)
-    ratios = None if update_ratios is None else _floats("update_ratios", update_ratios)
+    values = check_floats("losses", losses)
+    norms = None if grad_norms is None else check_floats("grad_norms", grad_norms)
+    ratios = None if update_ratios is None else check_floats("update_ratios", update_ratios)
     check_int("step", step)
     check_int("epoch", epoch)
     check_int("initial_step", initial_step)

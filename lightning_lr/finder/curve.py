@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lightning_lr._validate import check_int, check_positive, check_range, fail
+from lightning_lr._validate import check_floats, check_int, check_positive, check_range, fail
 
 MIN_STEPS = 10
 """Points a range test must hand in: fewer cannot show a descent and a blow-up."""
@@ -87,7 +86,7 @@ def smooth(losses: Sequence[float], beta: float = 0.98) -> list[float]:
     """
     check_range("beta", beta, 0.0, 1.0, high_open=True)
     average, smoothed = 0.0, []
-    for step, loss in enumerate(_floats("losses", losses)):
+    for step, loss in enumerate(check_floats("losses", losses)):
         if not math.isfinite(loss):
             break
         average = beta * average + (1.0 - beta) * loss
@@ -210,7 +209,7 @@ def _check_options(*, stop_factor: float | None = None, beta: float) -> None:
 
 
 def _check_curve(lrs: Any, losses: Any) -> tuple[list[float], list[float]]:
-    xs, ys = _floats("lrs", lrs), _floats("losses", losses)
+    xs, ys = check_floats("lrs", lrs), check_floats("losses", losses)
     if len(xs) < MIN_STEPS:
         raise fail(
             "lrs",
@@ -232,17 +231,3 @@ def _check_curve(lrs: Any, losses: Any) -> tuple[list[float], list[float]]:
                 "Pass the points in sweep order, each LR once.",
             )
     return xs, ys
-
-
-def _floats(name: str, values: Any) -> list[float]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"`{name}` must be a sequence of numbers, got {values!r}.")
-    result = []
-    for index, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(
-                f"`{name}` must hold numbers only, got {value!r} of type {type(value).__name__} "
-                f"at index {index}."
-            )
-        result.append(float(value))
-    return result
