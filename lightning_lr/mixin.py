@@ -51,8 +51,9 @@ class ConfigureOptimizersMixin:
         ('ScheduleLR', 'step')
     """
 
-    _scheduler_step_every: int = 1
-    """Optimizer steps between two steps of a torch scheduler with ``interval="step"``."""
+    scheduler_step_every: int = 1
+    """Optimizer steps between two steps of a torch scheduler with ``interval="step"`` (Lightning is
+    handed ``frequency=1`` and :meth:`lr_scheduler_step` skips the others)."""
 
     def optimizer_settings(self) -> OptimizerSettings:
         """The validated settings read from ``self.hparams``; override to set them in code."""
@@ -78,14 +79,14 @@ class ConfigureOptimizersMixin:
         )
         if batch_sizes is not None:
             _log_scaled_lr(settings, trainer, optimizer, scale, *batch_sizes)
-        self._scheduler_step_every = 1
+        self.scheduler_step_every = 1
         if settings.schedule is None:
             return {"optimizer": optimizer}
         scheduler, frequency = _build_scheduler(settings, optimizer, trainer)
         if settings.interval == "step" and not isinstance(scheduler, ScheduleLR):
             # Lightning counts `frequency` in batches and restarts the count each epoch;
             # lr_scheduler_step counts optimizer steps instead.
-            self._scheduler_step_every, frequency = settings.frequency, 1
+            self.scheduler_step_every, frequency = settings.frequency, 1
         return {  # type: ignore[return-value]
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -99,7 +100,7 @@ class ConfigureOptimizersMixin:
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any | None) -> None:
         """Step the scheduler, once every ``frequency`` optimizer steps with ``interval="step"``."""
-        if self._scheduler_step_every > 1 and _module(self).trainer.global_step % self._scheduler_step_every:
+        if self.scheduler_step_every > 1 and _module(self).trainer.global_step % self.scheduler_step_every:
             return
         super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
 

@@ -40,12 +40,14 @@ def plan_lrs(
     *,
     total_steps: int,
     steps_per_epoch: float | None = None,
+    step_every: int = 1,
 ) -> LRPlan:
     """The LR of each group for optimizer steps ``0 .. total_steps - 1``, from a fresh setup.
 
     A :class:`~lightning_lr.ScheduleLR` is evaluated in closed form; another torch scheduler is
     stepped on a copy (the optimizer's state and parameters are not copied); ``ReduceLROnPlateau``
-    depends on the metric and is drawn flat, with a note.
+    depends on the metric and is drawn flat, with a note. ``step_every`` is how many of Lightning's
+    scheduler calls make one real step (the mixin's ``scheduler_step_every``).
     """
     groups = optimizer.param_groups
     names = [str(group.get("name", f"group {i}")) for i, group in enumerate(groups)]
@@ -54,7 +56,10 @@ def plan_lrs(
     if scheduler_config is None:
         return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
     scheduler = scheduler_config.scheduler
-    taken = [_scheduler_steps_before(k, scheduler_config, steps_per_epoch) for k in range(total_steps)]
+    taken = [
+        _scheduler_steps_before(k, scheduler_config, steps_per_epoch) // step_every
+        for k in range(total_steps)
+    ]
     if isinstance(scheduler, ScheduleLR):
         start = scheduler.last_epoch
         factors = [scheduler.schedule.value(start + n) for n in taken]
@@ -105,7 +110,8 @@ def plan_from_trainer(trainer: pl.Trainer, total_steps: int | None = None) -> LR
     steps = total_steps if total_steps is not None else int(trainer.estimated_stepping_batches)
     batches = trainer.num_training_batches
     per_epoch = None if batches == float("inf") else -(-int(batches) // trainer.accumulate_grad_batches)
-    plan = plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch)
+    every = int(getattr(trainer.lightning_module, "scheduler_step_every", 1))
+    plan = plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch, step_every=every)
     overlays = [c for c in trainer.callbacks if isinstance(c, ScheduleOverlay)]  # type: ignore[attr-defined]
     if overlays:  # Warmup, WarmRestarts, ...: they multiply whatever the scheduler gives
         factors = [math.prod(overlay.factor(k) for overlay in overlays) for k in range(steps)]

@@ -90,3 +90,15 @@ def test_plan_at_train_start_stops_before_any_optimizer_step(tiny_model: Any, ma
     assert model.seen_lrs == [] and trainer.global_step == 0
     assert recorder.plan is not None and len(recorder.plan.lrs[0]) == 24  # 8 batches x 3 epochs
     assert recorder.plan.steps_per_epoch == 8
+
+
+def test_the_plan_of_a_torch_scheduler_under_the_mixins_frequency_matches_the_run(
+    tiny_model: Any, make_trainer: Any
+) -> None:
+    recorder = PlanAtTrainStart(stop=False)
+    step_lr = {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 1, "gamma": 0.5}}
+    model = tiny_model(schedule=step_lr, frequency=3, weight_decay=0.0)
+    make_trainer(max_steps=12, callbacks=[recorder]).fit(model)
+    assert recorder.plan is not None
+    assert recorder.plan.lrs[0][:12] == pytest.approx([lrs[0] for lrs in model.seen_lrs])
+    assert len(set(recorder.plan.lrs[0][:12])) == 4  # the LR halves every 3 optimizer steps
