@@ -126,7 +126,7 @@ def usable_range(
     """
     _check_options(stop_factor=stop_factor, beta=beta)
     _, ys = _check_curve(lrs, losses)
-    return _usable(smooth(ys, beta), stop_factor)
+    return usable_count(smooth(ys, beta), stop_factor)
 
 
 def _unusable(rule: str, lrs: list[float], smoothed: list[float]) -> Suggestion | None:
@@ -154,7 +154,8 @@ def _unusable(rule: str, lrs: list[float], smoothed: list[float]) -> Suggestion 
     return None
 
 
-def _usable(smoothed: list[float], stop_factor: float) -> int:
+def usable_count(smoothed: list[float], stop_factor: float) -> int:
+    """Leading smoothed points before one exceeds ``stop_factor`` x the best so far (while best > 0)."""
     best = math.inf
     for index, value in enumerate(smoothed):
         best = min(best, value)
@@ -206,6 +207,13 @@ def _check_options(*, stop_factor: float | None = None, beta: float) -> None:
             fix="4 is the usual blow-up threshold.",
         )
     check_range("beta", beta, 0.0, 1.0, high_open=True, fix="0.98 is the usual smoothing; 0 switches it off.")
+
+
+def read_curve(lrs: Any, losses: Any, beta: float) -> tuple[list[float], list[float]]:
+    """Check a swept curve and ``beta``; return the LRs and the smoothed losses."""
+    _check_options(beta=beta)
+    xs, ys = _check_curve(lrs, losses)
+    return xs, smooth(ys, beta)
 
 
 def _check_curve(lrs: Any, losses: Any) -> tuple[list[float], list[float]]:

@@ -19,13 +19,12 @@ from lightning_lr._validate import check_int, check_positive
 from lightning_lr.finder.curve import (
     MIN_POINTS,
     Suggestion,
-    _check_curve,
     _check_options,
     _descent_lengths,
     _slopes,
     _unusable,
-    _usable,
-    smooth,
+    read_curve,
+    usable_count,
 )
 
 
@@ -76,12 +75,10 @@ def steepest(
         >>> found.index, f"{found.lr:.3g}"
         (5, '0.000316')
     """
-    _check_options(beta=beta)
     if skip_start is not None:
         check_int("skip_start", skip_start)
     check_int("skip_end", skip_end)
-    xs, ys = _check_curve(lrs, losses)
-    smoothed = smooth(ys, beta)
+    xs, smoothed = read_curve(lrs, losses, beta)
     return _unusable("steepest", xs, smoothed) or _steepest(xs, smoothed, skip_start, skip_end)
 
 
@@ -120,9 +117,7 @@ def valley(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98)
         >>> found.index, f"{found.lr:.3g}"
         (3, '3.16e-05')
     """
-    _check_options(beta=beta)
-    xs, ys = _check_curve(lrs, losses)
-    smoothed = smooth(ys, beta)
+    xs, smoothed = read_curve(lrs, losses, beta)
     return _unusable("valley", xs, smoothed) or _valley(xs, smoothed)
 
 
@@ -151,9 +146,7 @@ def minimum(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98
         >>> found.index, f"{found.lr:.3g}"
         (7, '0.000316')
     """
-    _check_options(beta=beta)
-    xs, ys = _check_curve(lrs, losses)
-    smoothed = smooth(ys, beta)
+    xs, smoothed = read_curve(lrs, losses, beta)
     return _unusable("minimum", xs, smoothed) or _minimum(xs, smoothed)
 
 
@@ -194,10 +187,8 @@ def peak(
         >>> found.index, f"{found.lr:.3g}"
         (7, '0.00105')
     """
-    _check_options(beta=beta)
     check_positive("divisor", divisor, "3 suits warmup + cosine; 10 gives the `minimum` rule.")
-    xs, ys = _check_curve(lrs, losses)
-    smoothed = smooth(ys, beta)
+    xs, smoothed = read_curve(lrs, losses, beta)
     return _unusable("peak", xs, smoothed) or _peak(xs, smoothed, float(divisor))
 
 
@@ -241,9 +232,8 @@ def suggest_all(
         {'steepest': '0.00032', 'valley': '3.2e-05', 'minimum': '0.00032', 'peak': '0.0011'}
     """
     _check_options(stop_factor=stop_factor, beta=beta)
-    xs, ys = _check_curve(lrs, losses)
-    smoothed = smooth(ys, beta)
-    count = _usable(smoothed, stop_factor)
+    xs, smoothed = read_curve(lrs, losses, beta)
+    count = usable_count(smoothed, stop_factor)
     if count < MIN_POINTS:
         cause = (
             f"its smoothed loss exceeded {stop_factor:g}x its best at lr {xs[count]:.3g}"

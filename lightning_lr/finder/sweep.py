@@ -17,7 +17,7 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int, check_positive, check_range, fail
-from lightning_lr.finder.curve import Suggestion, smooth
+from lightning_lr.finder.curve import Suggestion, smooth, usable_count
 from lightning_lr.finder.rules import RULES, suggest_all
 
 SweepMode = Literal["exponential", "linear"]
@@ -111,10 +111,8 @@ class _Sweep(pl.Callback):
         loss = float(trainer.strategy.reduce(self._loss, reduce_op="mean"))
         self._loss = None
         self.losses.append(loss)
-        smoothed = smooth(self.losses, self.beta)
-        if len(smoothed) < len(self.losses) or (
-            len(smoothed) > 1 and smoothed[-1] > self.stop_factor * min(smoothed)
-        ):
+        # the same cut as the rules make: a non-finite loss, or the blow-up past stop_factor x best
+        if usable_count(smooth(self.losses, self.beta), self.stop_factor) < len(self.losses):
             self.stopped_early = True
             trainer.should_stop = True
 
