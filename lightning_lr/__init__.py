@@ -1,19 +1,21 @@
 """lightning_lr: the learning rate, solved for PyTorch Lightning.
 
 Schedules live in :mod:`lightning_lr.schedules` (``from lightning_lr.schedules import
-CosineDecay``); the names here are the mixin, the torch adapter, the callbacks and the lengths.
+CosineDecay``); the names here are the mixin, the torch adapter, the callbacks, the LR finder and the lengths.
 """
 
 from lightning_lr import schedules
 from lightning_lr.callbacks import (
     DivergenceGuard,
     LRDiagnostics,
+    LRFinder,
     LRLogger,
     OptimizerMode,
     ScheduleOverlay,
     WarmRestarts,
     Warmup,
 )
+from lightning_lr.finder import LRFinderResult, find_lr
 from lightning_lr.lengths import Length, RunLength, run_length_from_trainer
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import OPTIMIZERS
@@ -27,7 +29,9 @@ __all__ = [
     "ConfigureOptimizersMixin",
     "DivergenceGuard",
     "LRDiagnostics",
+    "LRFinder",
     "LRLogger",
+    "LRFinderResult",
     "Length",
     "OptimizerMode",
     "OptimizerSettings",
@@ -36,6 +40,7 @@ __all__ = [
     "ScheduleOverlay",
     "WarmRestarts",
     "Warmup",
+    "find_lr",
     "run_length_from_trainer",
     "schedules",
 ]

@@ -1,6 +1,7 @@
-"""A 2-process CPU DDP (gloo) run of the full stack; each rank writes what it saw to OUT/rank<r>.json.
+"""2-process CPU DDP (gloo) runs; each rank writes what it saw to OUT/rank<r>.json.
 
-Run by tests/test_ddp.py as a script (DDP re-launches the script for the second rank).
+``ddp_run.py OUT`` runs the full stack, ``ddp_run.py OUT finder`` the LRFinder callback. Run by
+tests/test_ddp.py as a script (DDP re-launches the script for the second rank).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRFinder, LRFinderResult, LRLogger, Warmup
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import CosineDecay
 
@@ -58,5 +59,45 @@ def main(out: Path) -> None:
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
+class FitLRs(pl.Callback):
+    def __init__(self) -> None:
+        self.lrs: list[list[float]] = []
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: Any, optimizer: Any) -> None:
+        self.lrs.append([group["lr"] for group in optimizer.param_groups])
+
+
+def finder(out: Path) -> None:
+    """Each rank sweeps its own shard; the ranks must still agree on every number."""
+    plots: list[str] = []
+    real_plot = LRFinderResult.plot
+
+    def counted(self: LRFinderResult, path: Any, **kwargs: Any) -> Path:
+        plots.append(str(path))
+        return real_plot(self, path, **kwargs)
+
+    LRFinderResult.plot = counted  # type: ignore[method-assign]
+    pl.seed_everything(0)
+    model = TinyRegression(lr=1e-3, n_samples=1024, batch_size=64, schedule=CosineDecay(1.0))
+    lr_finder, seen = LRFinder(num_steps=30, min_lr=1e-3, max_lr=10.0, plot="finder.png"), FitLRs()
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=2, strategy="ddp", max_steps=8, logger=CSVLogger(out, name="logs"),
+        callbacks=[lr_finder, seen], enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
+    )
+    trainer.fit(model)
+    result = lr_finder.results[0]
+    record = {
+        "rank": trainer.global_rank,
+        "suggestion": result.suggestion,
+        "losses": result.losses,
+        "lrs": seen.lrs,
+        "hparam_lr": model.hparams.lr,
+        "plots": plots,
+        "sweep_steps": len(model.seen_lrs) - len(seen.lrs),
+    }
+    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    finder(Path(sys.argv[1])) if sys.argv[2:] == ["finder"] else main(Path(sys.argv[1]))

@@ -41,3 +41,23 @@ def test_full_stack_under_ddp_agrees_across_ranks(tmp_path: Path) -> None:
     with open(runs[0] / "metrics.csv") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("lr-AdamW/default")]
     assert len(rows) == 24
+
+
+@pytest.mark.slow
+def test_lr_finder_under_ddp_gives_every_rank_the_same_answer(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "finder"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    # each rank swept its own shard, with the step losses averaged over both: one curve, one answer
+    assert ranks[0]["sweep_steps"] == ranks[1]["sweep_steps"] == len(ranks[0]["losses"]) > 10
+    assert ranks[0]["losses"] == ranks[1]["losses"]
+    assert ranks[0]["suggestion"] is not None and ranks[0]["suggestion"] == ranks[1]["suggestion"]
+    assert ranks[0]["hparam_lr"] == ranks[1]["hparam_lr"] == ranks[0]["suggestion"]
+    # the fit ran at the suggestion, identically on both ranks (cosine from its new base LR)
+    assert len(ranks[0]["lrs"]) == 8 and ranks[0]["lrs"] == ranks[1]["lrs"]
+    assert ranks[0]["lrs"][0][0] == ranks[0]["suggestion"]
+    # only rank 0 drew the plot, into the one log directory
+    assert len(ranks[0]["plots"]) == 1 and ranks[1]["plots"] == []
+    assert (tmp_path / "logs" / "version_0" / "finder.png").stat().st_size > 10_000

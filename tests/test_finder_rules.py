@@ -388,3 +388,27 @@ def test_every_suggestion_of_a_bowl_is_swept_and_finite(
         else:
             assert math.isfinite(found.lr) and lrs[0] <= found.lr <= lrs[-1], name
             assert found.index is not None and 0 <= found.index < len(lrs)
+
+
+def adam_like(noise: float, seed: int = 0) -> tuple[list[float], list[float]]:
+    """100 steps: flat at 2.3, down to 1.75 over steps 80-92, back up to 2.4 (Adam's bounded blow-up)."""
+    rng = np.random.default_rng(seed)
+    lrs = np.geomspace(1e-7, 10.0, 100).tolist()
+    shape = np.concatenate([np.full(80, 2.3), np.linspace(2.3, 1.75, 12), np.linspace(1.75, 2.4, 8)])
+    return lrs, (shape + noise * rng.standard_normal(100)).tolist()
+
+
+def test_a_late_fall_counts_although_the_heavy_smoothing_lags_behind_it() -> None:
+    lrs, losses = adam_like(noise=0.03)
+    heavy = smooth(losses, 0.98)
+    assert heavy[0] - min(heavy) < 0.05 * heavy[0]  # the rules' smoothing alone would call it flat
+    found = suggest_all(lrs, losses)
+    for name, suggestion in found.items():
+        assert suggestion.lr is not None and 1e-3 < suggestion.lr < 10.0, (name, suggestion.reason)
+
+
+def test_batch_noise_is_not_a_descent() -> None:
+    lrs = np.geomspace(1e-7, 1e-5, 100).tolist()
+    losses = [3.0 + (1.0 if k % 2 else -1.0) + 0.2 * math.sin(k) for k in range(100)]  # batches differ
+    for name, suggestion in suggest_all(lrs, losses).items():
+        assert suggestion.lr is None and "never fell below its start" in suggestion.reason, name

@@ -1,6 +1,7 @@
 """Trainer callbacks of lightning_lr."""
 
 from lightning_lr.callbacks.diagnostics import LRDiagnostics
+from lightning_lr.callbacks.finder import LRFinder
 from lightning_lr.callbacks.guard import DivergenceGuard
 from lightning_lr.callbacks.lr_logger import LRLogger
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
@@ -11,6 +12,7 @@ from lightning_lr.callbacks.warmup import Warmup
 __all__ = [
     "DivergenceGuard",
     "LRDiagnostics",
+    "LRFinder",
     "LRLogger",
     "OptimizerMode",
     "ScheduleOverlay",

@@ -2,10 +2,11 @@
 
 from lightning_lr.finder.curve import Suggestion, smooth, usable_range
 from lightning_lr.finder.rules import RULES, suggest_all
-from lightning_lr.finder.sweep import LRFinderResult, find_lr, sweep_lrs
+from lightning_lr.finder.sweep import FinderSettings, LRFinderResult, find_lr, sweep_lrs
 
 __all__ = [
     "RULES",
+    "FinderSettings",
     "LRFinderResult",
     "Suggestion",
     "find_lr",

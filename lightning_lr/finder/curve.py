@@ -6,7 +6,9 @@ Pure functions of plain floats, shared by the rules (:mod:`lightning_lr.finder.r
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +22,28 @@ MIN_POINTS = 5
 """Usable points (before the blow-up) a rule needs: a central difference needs 3, a valley more."""
 
 MIN_FALL = 0.05
-"""The smoothed loss must fall this fraction of ``|start|`` below its start for any rule to answer.
+"""The loss must fall this fraction of ``|start|`` below its start for any rule to answer.
 
-Batch noise on the loss of a fresh model is a few percent; a curve whose smoothed minimum is less
-than 5% below its first loss is flat as far as a range test can tell, and any LR read off it is noise.
+Batch noise on the loss of a fresh model is a few percent; a curve whose lowest point is less than
+5% below its start is flat as far as a range test can tell, and any LR read off it is noise. The
+fall is measured on a lightly smoothed curve (:data:`FALL_BETA`) from the median of the first
+:data:`START_POINTS` losses: the rules' heavy smoothing (``beta=0.98`` averages ~50 steps) lags
+so far behind a 100-step sweep that its minimum understates a real fall several times over.
+"""
+
+FALL_BETA = 0.8
+"""Smoothing of the curve whose fall :data:`MIN_FALL` judges (about 5 steps)."""
+
+START_POINTS = 3
+"""Leading losses whose median is the curve's start for :data:`MIN_FALL`."""
+
+NOISE_SIGMAS = 4.0
+"""The fall must also exceed this many standard deviations of the lightly smoothed curve's noise.
+
+The minimum of ~100 noisy points lies ~2.5 standard deviations below their mean; four keep batch
+noise (different batches have different losses even at a zero LR) from passing for a descent. The
+noise ``sigma`` of one loss is read off the successive differences (robustly: 1.4826 x their median
+median absolute deviation, over sqrt 2); the smoothing divides it by ``sqrt((1 + beta) / (1 - beta))``.
 """
 
 
@@ -129,7 +149,7 @@ def usable_range(
     return usable_count(smooth(ys, beta), stop_factor)
 
 
-def _unusable(rule: str, lrs: list[float], smoothed: list[float]) -> Suggestion | None:
+def _unusable(rule: str, lrs: list[float], losses: list[float], smoothed: list[float]) -> Suggestion | None:
     """A ``None`` suggestion when the (usable) curve is too short or does not fall; else ``None``."""
     count = len(smoothed)
     if count < MIN_POINTS:
@@ -140,18 +160,27 @@ def _unusable(rule: str, lrs: list[float], smoothed: list[float]) -> Suggestion 
             f"only {count} points of the sweep are usable (at least {MIN_POINTS} are needed) before its loss "
             f"turned non-finite at lr {lrs[count]:.3g}; start the sweep at a lower `min_lr`",
         )
-    start, lowest = smoothed[0], min(smoothed)
-    if start - lowest <= MIN_FALL * abs(start):
-        low = smoothed.index(lowest)
+    light = smooth(losses[:count], FALL_BETA)
+    start, lowest = statistics.median(losses[:START_POINTS]), min(light)
+    if start - lowest <= max(MIN_FALL * abs(start), NOISE_SIGMAS * _light_noise(losses[:count])):
+        low = light.index(lowest)
         return Suggestion(
             rule,
             None,
             None,
-            f"the loss never fell below its start by {MIN_FALL:.0%}: smoothed {start:.4g} at lr "
+            f"the loss never fell below its start by {MIN_FALL:.0%}: {start:.4g} at lr "
             f"{lrs[0]:.3g}, lowest {lowest:.4g} at lr {lrs[low]:.3g}; start the sweep at a lower `min_lr`, "
             "or check that the model trains at all",
         )
     return None
+
+
+def _light_noise(losses: list[float]) -> float:
+    """Standard deviation of the batch noise left on the curve after :data:`FALL_BETA` smoothing."""
+    steps = [after - before for before, after in itertools.pairwise(losses)]
+    center = statistics.median(steps)
+    sigma = 1.4826 * statistics.median(abs(step - center) for step in steps) / math.sqrt(2.0)
+    return sigma * math.sqrt((1.0 - FALL_BETA) / (1.0 + FALL_BETA))
 
 
 def usable_count(smoothed: list[float], stop_factor: float) -> int:
@@ -209,11 +238,11 @@ def _check_options(*, stop_factor: float | None = None, beta: float) -> None:
     check_range("beta", beta, 0.0, 1.0, high_open=True, fix="0.98 is the usual smoothing; 0 switches it off.")
 
 
-def read_curve(lrs: Any, losses: Any, beta: float) -> tuple[list[float], list[float]]:
-    """Check a swept curve and ``beta``; return the LRs and the smoothed losses."""
+def read_curve(lrs: Any, losses: Any, beta: float) -> tuple[list[float], list[float], list[float]]:
+    """Check a swept curve and ``beta``; return the LRs, the losses and the smoothed losses."""
     _check_options(beta=beta)
     xs, ys = _check_curve(lrs, losses)
-    return xs, smooth(ys, beta)
+    return xs, ys, smooth(ys, beta)
 
 
 def _check_curve(lrs: Any, losses: Any) -> tuple[list[float], list[float]]:

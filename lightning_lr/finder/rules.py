@@ -78,8 +78,8 @@ def steepest(
     if skip_start is not None:
         check_int("skip_start", skip_start)
     check_int("skip_end", skip_end)
-    xs, smoothed = read_curve(lrs, losses, beta)
-    return _unusable("steepest", xs, smoothed) or _steepest(xs, smoothed, skip_start, skip_end)
+    xs, ys, smoothed = read_curve(lrs, losses, beta)
+    return _unusable("steepest", xs, ys, smoothed) or _steepest(xs, smoothed, skip_start, skip_end)
 
 
 def valley(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98) -> Suggestion:
@@ -117,8 +117,8 @@ def valley(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98)
         >>> found.index, f"{found.lr:.3g}"
         (3, '3.16e-05')
     """
-    xs, smoothed = read_curve(lrs, losses, beta)
-    return _unusable("valley", xs, smoothed) or _valley(xs, smoothed)
+    xs, ys, smoothed = read_curve(lrs, losses, beta)
+    return _unusable("valley", xs, ys, smoothed) or _valley(xs, smoothed)
 
 
 def minimum(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98) -> Suggestion:
@@ -146,8 +146,8 @@ def minimum(lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98
         >>> found.index, f"{found.lr:.3g}"
         (7, '0.000316')
     """
-    xs, smoothed = read_curve(lrs, losses, beta)
-    return _unusable("minimum", xs, smoothed) or _minimum(xs, smoothed)
+    xs, ys, smoothed = read_curve(lrs, losses, beta)
+    return _unusable("minimum", xs, ys, smoothed) or _minimum(xs, smoothed)
 
 
 def peak(
@@ -188,8 +188,8 @@ def peak(
         (7, '0.00105')
     """
     check_positive("divisor", divisor, "3 suits warmup + cosine; 10 gives the `minimum` rule.")
-    xs, smoothed = read_curve(lrs, losses, beta)
-    return _unusable("peak", xs, smoothed) or _peak(xs, smoothed, float(divisor))
+    xs, ys, smoothed = read_curve(lrs, losses, beta)
+    return _unusable("peak", xs, ys, smoothed) or _peak(xs, smoothed, float(divisor))
 
 
 RULES: dict[str, Callable[..., Suggestion]] = {
@@ -232,7 +232,7 @@ def suggest_all(
         {'steepest': '0.00032', 'valley': '3.2e-05', 'minimum': '0.00032', 'peak': '0.0011'}
     """
     _check_options(stop_factor=stop_factor, beta=beta)
-    xs, smoothed = read_curve(lrs, losses, beta)
+    xs, ys, smoothed = read_curve(lrs, losses, beta)
     count = usable_count(smoothed, stop_factor)
     if count < MIN_POINTS:
         cause = (
@@ -245,8 +245,8 @@ def suggest_all(
             "start the sweep at a lower `min_lr` or sweep more steps"
         )
         return {name: Suggestion(name, None, None, reason) for name in RULES}
-    xs, smoothed = xs[:count], smoothed[:count]
-    flat = _unusable("steepest", xs, smoothed)
+    xs, ys, smoothed = xs[:count], ys[:count], smoothed[:count]
+    flat = _unusable("steepest", xs, ys, smoothed)
     if flat is not None:
         return {name: Suggestion(name, None, None, flat.reason) for name in RULES}
     return {
