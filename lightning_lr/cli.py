@@ -1,7 +1,8 @@
-"""``lightning-lr``: LightningCLI for lightning_lr, plus ``plot-schedule``.
+"""``lightning-lr``: LightningCLI for lightning_lr, plus ``plot-schedule``, ``find-lr`` and ``search``.
 
 lightning-lr fit --config configs/mnist1d.yaml
 lightning-lr plot-schedule --config configs/mnist1d.yaml -o schedule.png
+lightning-lr search --config configs/mnist1d.yaml --n-trials 20
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningCLI
@@ -23,9 +25,13 @@ from lightning_lr.finder.sweep import LRFinderResult, find_lr
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import LRPlan, PlanAtTrainStart
 
+if TYPE_CHECKING:
+    from lightning_lr.search import SearchResult, TrialPruning
+
 USAGE = """lightning-lr {fit,validate,test,predict} --config CONFIG.yaml [--section.key=value ...]
        lightning-lr plot-schedule --config CONFIG.yaml [-o schedule.png] [--log-scale] [overrides ...]
-       lightning-lr find-lr --config CONFIG.yaml [-o lr_finder.png] [--rule valley] [overrides ...]"""
+       lightning-lr find-lr --config CONFIG.yaml [-o lr_finder.png] [--rule valley] [overrides ...]
+       lightning-lr search --config CONFIG.yaml [--n-trials 20] [--storage URL] [overrides ...]"""
 
 
 class LightningLRCLI(LightningCLI):
@@ -159,6 +165,96 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     return result
 
 
+@dataclass(frozen=True)
+class _ConfigTrial:
+    """Fits one search trial from a config: the trial's hparams override the model's init_args."""
+
+    configs: Sequence[str]
+    overrides: Sequence[str]
+
+    def __call__(self, hparams: dict[str, Any], pruning: TrialPruning, trial_dir: Path) -> None:
+        from lightning_lr.search.space import hparams_to_cli_args
+
+        defaults = ["--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"]
+        cli = _scratch_cli(
+            self.configs,
+            [*defaults, *self.overrides, *hparams_to_cli_args(hparams)],
+            str(trial_dir),
+            trainer_defaults={"callbacks": [pruning]},
+        )
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+
+
+def search_command(argv: Sequence[str]) -> SearchResult:
+    """``lightning-lr search``: search a config's peak LR with Optuna; print the trials, plot them.
+
+    Workers started with the same command in the same directory join one study (SQLite under
+    ``--run-dir``); each trial logs under ``<run-dir>/<study-name>/trial_<number>/``.
+    """
+    from lightning_lr.search import SearchSpace, run_study  # the optional `search` extra
+
+    parser = argparse.ArgumentParser(
+        prog="lightning-lr search", description=search_command.__doc__, allow_abbrev=False
+    )
+    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
+    parser.add_argument("--n-trials", type=int, default=20, help="trials this worker runs")
+    parser.add_argument("--storage", default=None, help="database URL (default: SQLite in --run-dir)")
+    parser.add_argument("--sampler", default="tpe", help="grid, random, tpe, gp or cmaes")
+    parser.add_argument("--pruner", default="median", help="median, hyperband or none")
+    parser.add_argument("--study-name", default="lightning-lr-search")
+    parser.add_argument(
+        "--run-dir", default="lightning_lr_search", help="trial logs and the default database"
+    )
+    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--weight-decay-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
+    parser.add_argument("--warmup-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="fractions")
+    parser.add_argument("--schedules", help="schedule families, e.g. cosine,onecycle")
+    parser.add_argument("--grid-size", type=int, default=8, help="points per axis of the grid sampler")
+    parser.add_argument("--monitor", default="val_loss")
+    parser.add_argument("--mode", default="min", help="min or max")
+    parser.add_argument("--score", default="best", help="judge a trial by its best or last value")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the sampler")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds before no new trial starts")
+    parser.add_argument("-o", "--output", default=None, help="PNG to write (default: next to the database)")
+    options, overrides = parser.parse_known_args(list(argv))
+    space = SearchSpace(
+        lr=tuple(options.lr_range),
+        weight_decay=None if options.weight_decay_range is None else tuple(options.weight_decay_range),
+        warmup=None if options.warmup_range is None else tuple(options.warmup_range),
+        schedule=None
+        if options.schedules is None
+        else [name.strip() for name in options.schedules.split(",")],
+        grid_size=options.grid_size,
+    )
+    result = run_study(
+        _ConfigTrial(options.config, overrides),
+        space=space,
+        monitor=options.monitor,
+        mode=options.mode,
+        n_trials=options.n_trials,
+        sampler=options.sampler,
+        pruner=options.pruner,
+        storage=options.storage,
+        study_name=options.study_name,
+        run_dir=options.run_dir,
+        seed=options.seed,
+        timeout=options.timeout,
+        score=options.score,
+    )
+    print(result.table())
+    if result.best_lr is None:
+        print(f"lightning-lr: no best LR: {result.reason}")
+    else:
+        print(
+            f"lightning-lr: best lr {result.best_lr:.4g} ({result.monitor} {result.best_value:.4g}, "
+            f"trial {result.best_number} of {len(result.trials)}); params: {result.best_params}"
+        )
+    output = options.output or Path(options.run_dir) / f"{options.study_name}.png"
+    path = result.plot(output, title=f"LR search: {options.study_name}")
+    print(f"lightning-lr: study {result.study_name!r} in {result.storage_url}; plot: {path}")
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "plot-schedule":
@@ -166,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args and args[0] == "find-lr":
         find_lr_command(args[1:])
+        return
+    if args and args[0] == "search":
+        search_command(args[1:])
         return
     LightningLRCLI(args=None if argv is None else args)
 

@@ -1,0 +1,474 @@
+"""The Optuna study behind an LR search: samplers, pruners, storage, and one Trainer per trial."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import optuna
+import sqlalchemy
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from lightning_lr._validate import check_choice, check_int, check_positive, fail
+from lightning_lr.search.pruning import Mode, Score, TrialPruning
+from lightning_lr.search.result import SearchResult
+from lightning_lr.search.space import SearchSpace
+
+SamplerName = Literal["grid", "random", "tpe", "gp", "cmaes"]
+PrunerName = Literal["median", "hyperband", "none"]
+SAMPLERS: tuple[str, ...] = ("grid", "random", "tpe", "gp", "cmaes")
+PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
+
+TrialFit = Callable[[dict[str, Any], TrialPruning, Path], None]
+"""Fits one trial: its hparams, the pruning callback its Trainer must have, and its directory."""
+
+SQLITE_BUSY_TIMEOUT_S = 60
+"""How long a worker waits on another's SQLite write lock before giving up."""
+
+_STORAGE_EXAMPLE = "Give a database URL, e.g. 'sqlite:///search.db' or 'postgresql://user@host/db'."
+_ATTEMPTS = 5
+
+
+def search_lr(
+    model: Callable[..., pl.LightningModule],
+    datamodule: pl.LightningDataModule | None = None,
+    train_dataloaders: Any = None,
+    val_dataloaders: Any = None,
+    *,
+    space: SearchSpace | None = None,
+    monitor: str = "val_loss",
+    mode: Mode = "min",
+    n_trials: int = 20,
+    sampler: SamplerName | optuna.samplers.BaseSampler = "tpe",
+    pruner: PrunerName | optuna.pruners.BasePruner = "median",
+    storage: str | optuna.storages.BaseStorage | None = None,
+    study_name: str = "lightning-lr-search",
+    run_dir: str | Path = "lightning_lr_search",
+    trainer_kwargs: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    progress_bar: bool = True,
+    timeout: float | None = None,
+    score: Score = "best",
+) -> SearchResult:
+    """Search the peak LR (and optionally weight decay, warmup, schedule family) with Optuna.
+
+    Each trial builds a fresh module with ``model(**hparams)`` and fits it in a Trainer of its own
+    that writes only under ``<run_dir>/<study_name>/trial_<number>/`` (a CSV log, no checkpoint,
+    no progress bar or summary unless ``trainer_kwargs`` say otherwise; ``max_epochs`` 10 unless
+    given). Learning curves are reported each epoch, so hopeless trials are pruned early, and a
+    trial whose loss goes non-finite ends pruned with ``diverged`` set, never failed. The study is
+    stored in SQLite (``<run_dir>/<study_name>.db``) unless ``storage`` names another database;
+    workers started with the same ``study_name`` and storage join one study.
+
+    Args:
+        model: called with the hparams as keywords (``lr``, and ``weight_decay`` and ``schedule``
+            when searched): a ``LightningModule`` class with the mixin, or e.g.
+            ``functools.partial(MyModel, hidden=64)``.
+        datamodule: the data, as a datamodule.
+        train_dataloaders: the training data, unless ``datamodule`` or the model provides it.
+        val_dataloaders: the validation data, likewise.
+        space: what to search; default ``SearchSpace()``, the LR alone in ``[1e-5, 1]``.
+        monitor: the validation metric each trial is judged by.
+        mode: ``"min"`` when lower is better, ``"max"`` when higher is.
+        n_trials: trials this worker runs (other workers add theirs to the same study).
+        sampler: ``"grid"`` (every point of ``space.grid()`` once, then stops), ``"random"``,
+            ``"tpe"``, ``"gp"``, ``"cmaes"`` (two continuous axes at least), or a sampler.
+        pruner: ``"median"``, ``"hyperband"``, ``"none"``, or a pruner.
+        storage: a database URL, an Optuna storage, or ``None`` for SQLite in ``run_dir``.
+        study_name: the study to create or join; also the name of its directory and database.
+        run_dir: where the trials' files (and the default database) go.
+        trainer_kwargs: settings of each trial's Trainer (``callbacks`` are added to the pruning one).
+        seed: seeds the sampler, and every trial's weights the same way (a fair comparison).
+        progress_bar: show a bar over this worker's trials (rank zero only).
+        timeout: stop starting trials after this many seconds.
+        score: judge a trial by its ``"best"`` or ``"last"`` monitored value.
+
+    Returns:
+        The best LR and parameters, and every trial of the study.
+
+    Raises:
+        ValueError: a bad argument, before any training; ``monitor`` not logged (listing what is).
+        TypeError: ``model`` is a module instance rather than something that builds one.
+
+    Example:
+        >>> from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
+        >>> result = search_lr(MNIST1DClassifier, MNIST1DDataModule(), n_trials=20)  # doctest: +SKIP
+        >>> print(result.table()); result.plot("search.png")  # doctest: +SKIP
+    """
+    if isinstance(model, pl.LightningModule) or not callable(model):
+        instance = isinstance(model, pl.LightningModule)
+        got = f"an instance of {type(model).__name__}" if instance else repr(model)
+        raise TypeError(
+            f"`model` must build a fresh LightningModule for each trial, got {got}. Pass its class, "
+            "or a function of the hparams, e.g. functools.partial(MyModel, hidden=64)."
+        )
+    kwargs = dict(trainer_kwargs or {})
+    max_epochs = kwargs.get("max_epochs", None if "max_steps" in kwargs else 10)
+    fit = ModuleTrials(model, datamodule, train_dataloaders, val_dataloaders, kwargs)
+    return run_study(
+        fit,
+        space=space,
+        monitor=monitor,
+        mode=mode,
+        n_trials=n_trials,
+        sampler=sampler,
+        pruner=pruner,
+        storage=storage,
+        study_name=study_name,
+        run_dir=run_dir,
+        seed=seed,
+        progress_bar=progress_bar,
+        timeout=timeout,
+        score=score,
+        max_epochs=max_epochs if isinstance(max_epochs, int) and max_epochs > 0 else None,
+    )
+
+
+@dataclass(frozen=True)
+class ModuleTrials:
+    """Fits each trial's module in a Trainer of its own, writing only into the trial's directory."""
+
+    model: Callable[..., pl.LightningModule]
+    datamodule: pl.LightningDataModule | None = None
+    train_dataloaders: Any = None
+    val_dataloaders: Any = None
+    trainer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self, hparams: dict[str, Any], pruning: TrialPruning, trial_dir: Path) -> None:
+        module = self.model(**hparams)
+        if not isinstance(module, pl.LightningModule):
+            raise TypeError(f"`model` must return a LightningModule, got {module!r} from {self.model!r}.")
+        settings: dict[str, Any] = {
+            "default_root_dir": str(trial_dir),
+            "logger": CSVLogger(save_dir=str(trial_dir), name="", version=""),
+            "enable_checkpointing": False,
+            "enable_model_summary": False,
+            "enable_progress_bar": False,
+        }
+        if "max_steps" not in self.trainer_kwargs:
+            settings["max_epochs"] = 10
+        settings.update(self.trainer_kwargs)
+        extra = settings.get("callbacks") or []
+        settings["callbacks"] = [*([extra] if isinstance(extra, pl.Callback) else extra), pruning]
+        trainer = pl.Trainer(**settings)
+        trainer.fit(
+            module,
+            train_dataloaders=self.train_dataloaders,
+            val_dataloaders=self.val_dataloaders,
+            datamodule=self.datamodule,
+        )
+
+
+def run_study(
+    fit: TrialFit,
+    *,
+    space: SearchSpace | None = None,
+    monitor: str = "val_loss",
+    mode: Mode = "min",
+    n_trials: int = 20,
+    sampler: SamplerName | optuna.samplers.BaseSampler = "tpe",
+    pruner: PrunerName | optuna.pruners.BasePruner = "median",
+    storage: str | optuna.storages.BaseStorage | None = None,
+    study_name: str = "lightning-lr-search",
+    run_dir: str | Path = "lightning_lr_search",
+    seed: int | None = None,
+    progress_bar: bool = True,
+    timeout: float | None = None,
+    score: Score = "best",
+    max_epochs: int | None = None,
+) -> SearchResult:
+    """Create or join the study and run ``n_trials`` trials, each fitted by ``fit``.
+
+    The engine under :func:`search_lr` and ``lightning-lr search``: ``fit`` decides how a trial
+    is trained (from a module factory, from a LightningCLI config); everything else is here.
+    The arguments are those of :func:`search_lr`; ``max_epochs`` bounds the hyperband pruner.
+    """
+    space = SearchSpace() if space is None else space
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"`space` must be a SearchSpace, got {space!r}.")
+    if not isinstance(monitor, str) or not monitor:
+        raise fail("monitor", monitor, "must name a logged validation metric", "e.g. 'val_loss'.")
+    check_choice("mode", mode, ("min", "max"))
+    check_choice("score", score, ("best", "last"))
+    check_int("n_trials", n_trials, 1)
+    run_path = Path(run_dir)
+    check_study_name(study_name)
+    if seed is not None:
+        check_int("seed", seed, 0)
+    if timeout is not None:
+        check_positive("timeout", timeout, "Use None for no time limit.")
+    chosen_sampler = make_sampler(sampler, space, seed)
+    chosen_pruner = make_pruner(pruner, max_epochs)
+    opened, url = open_storage(storage, run_path, study_name)
+    with quiet_logs():
+        study = open_study(opened, study_name, mode, chosen_sampler, chosen_pruner)
+        objective = Objective(fit, space, monitor, mode, score, run_path / study_name, seed)
+        total = n_trials
+        if isinstance(chosen_sampler, optuna.samplers.GridSampler):
+            total = min(n_trials, math.prod(len(values) for values in space.grid().values()))
+        with search_progress(total, monitor, enabled=progress_bar) as progress:
+            study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
+    return SearchResult.from_study(study, monitor=monitor, mode=mode, storage_url=url)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One trial: sample the space, fit, and return the score, or raise ``TrialPruned``."""
+
+    fit: TrialFit
+    space: SearchSpace
+    monitor: str
+    mode: Mode
+    score: Score
+    study_dir: Path
+    seed: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.space.suggest(trial)
+        trial_dir = self.study_dir / f"trial_{trial.number}"
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        trial.set_user_attr("run_dir", str(trial_dir.resolve()))
+        pruning = TrialPruning(trial, self.monitor, self.mode)
+        if self.seed is not None:
+            pl.seed_everything(self.seed, verbose=False)
+        try:
+            self.fit(self.space.to_hparams(params), pruning, trial_dir)
+        except SystemExit as error:  # Lightning exits on Ctrl+C; Optuna closes the trial on this one
+            raise KeyboardInterrupt(f"trial {trial.number} was interrupted") from error
+        trial.set_user_attr("epochs", pruning.epochs)
+        trial.set_user_attr("diverged", pruning.diverged)
+        if pruning.diverged:
+            raise optuna.TrialPruned(f"diverged at lr={params['lr']:.3g}: a non-finite loss")
+        if pruning.pruned:
+            raise optuna.TrialPruned(f"pruned after {pruning.epochs} epochs")
+        value = pruning.score(self.score)
+        if value is None:
+            raise fail(
+                "monitor",
+                self.monitor,
+                f"was never validated in trial {trial.number}: the Trainer ran no validation",
+                "Give it validation data and keep `limit_val_batches` above 0.",
+            )
+        return value
+
+
+def check_study_name(study_name: Any) -> str:
+    """A study name: non-empty, and usable as a directory and a file name."""
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise fail("study_name", study_name, "must be a non-empty string", "e.g. 'lightning-lr-search'.")
+    if any(mark in study_name for mark in ("/", "\\", "\0")) or study_name in (".", ".."):
+        raise fail(
+            "study_name", study_name, "names a directory and a file, so it cannot hold path separators"
+        )
+    return study_name
+
+
+def make_sampler(
+    sampler: str | optuna.samplers.BaseSampler, space: SearchSpace, seed: int | None
+) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler a name stands for, seeded with ``seed``; a sampler passes through."""
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        return sampler
+    check_choice("sampler", sampler, SAMPLERS)
+    if sampler == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    if sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if sampler == "cmaes":
+        if len(space.continuous) < 2:
+            raise fail(
+                "sampler",
+                sampler,
+                f"needs two continuous axes at least, and the space has {list(space.continuous)} "
+                "(CMA-ES cannot search one; Optuna would silently sample at random)",
+                "Add a second axis (`weight_decay` or `warmup`), or use sampler='tpe'.",
+            )
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int | None) -> optuna.pruners.BasePruner:
+    """The Optuna pruner a name stands for (steps are epochs); a pruner passes through."""
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    check_choice("pruner", pruner, PRUNERS)
+    if pruner == "median":
+        # three full curves before judging, and never on the first epoch alone
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs or "auto")
+    return optuna.pruners.NopPruner()
+
+
+def open_storage(
+    storage: str | optuna.storages.BaseStorage | None, run_dir: Path, study_name: str
+) -> tuple[optuna.storages.BaseStorage, str]:
+    """The study's storage and its URL (password hidden); ``None`` is SQLite in ``run_dir``.
+
+    SQLite gets a busy timeout long enough for several workers to share the file.
+
+    Raises:
+        ValueError: the URL cannot be parsed, names an unknown database, or cannot be opened.
+    """
+    if isinstance(storage, optuna.storages.BaseStorage):
+        url = getattr(storage, "url", None)
+        return storage, _shown(url) if isinstance(url, str) else type(storage).__name__
+    if storage is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(run_dir / f'{study_name}.db').resolve()}"
+    if not isinstance(storage, str):
+        raise TypeError(f"`storage` must be a database URL, an Optuna storage or None, got {storage!r}.")
+    shown = _shown(storage)
+    try:
+        parsed = sqlalchemy.engine.make_url(storage)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise fail("storage", shown, "must be a database URL", _STORAGE_EXAMPLE) from None
+    try:
+        parsed.get_dialect()
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        requirement = "names a database SQLAlchemy does not know (sqlite, postgresql, mysql, ...)"
+        raise fail("storage", shown, requirement, _STORAGE_EXAMPLE) from None
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        if parsed.database and parsed.database != ":memory:":
+            with contextlib.suppress(OSError):  # an unusable folder is reported by the open below
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs), shown
+        except ImportError as error:
+            driver = error.__cause__ or error
+            raise fail(
+                "storage", shown, "needs a database driver that is not installed", f"{driver}."
+            ) from None
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            if attempt + 1 < _ATTEMPTS and _is_race(error):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            reason = str(error).splitlines()[0]
+            raise fail("storage", shown, "could not be opened", f"{reason}. {_STORAGE_EXAMPLE}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    mode: Mode,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
+    """Create the study, or join it when another worker (even one racing this one) created it."""
+    direction: Literal["minimize", "maximize"] = "minimize" if mode == "min" else "maximize"
+    for attempt in range(_ATTEMPTS):
+        try:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=study_name,
+                direction=direction,
+                sampler=sampler,
+                pruner=pruner,
+                load_if_exists=True,
+            )
+            break
+        except (optuna.exceptions.DuplicatedStudyError, KeyError, sqlalchemy.exc.SQLAlchemyError) as error:
+            if attempt + 1 == _ATTEMPTS or not _is_race(error):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    existing = study.direction.name.lower()
+    if existing != direction:
+        raise fail(
+            "mode",
+            mode,
+            f"does not match the existing study {study_name!r}, which is set to {existing}",
+            "Use the study's mode, or a new `study_name`.",
+        )
+    return study
+
+
+def _is_race(error: BaseException) -> bool:
+    """An error another worker creating the same tables or study at the same moment can cause."""
+    if isinstance(error, (optuna.exceptions.DuplicatedStudyError, KeyError, sqlalchemy.exc.IntegrityError)):
+        return True
+    text = str(error).lower()
+    return "already exists" in text or "locked" in text or "unique constraint" in text
+
+
+def _shown(url: str) -> str:
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return url
+
+
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Optuna's and Lightning's info messages off for the search (warnings stay), restored after."""
+    verbosity = optuna.logging.get_verbosity()
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+class SearchProgress:
+    """A bar over this worker's trials in Lightning's look; an Optuna callback after each trial."""
+
+    def __init__(self, total: int, monitor: str, *, enabled: bool) -> None:
+        self.monitor = monitor
+        self.bar: Tqdm | None = None
+        if enabled and getattr(rank_zero_only, "rank", 0) == 0:
+            self.bar = Tqdm(
+                total=total,
+                desc="Search",
+                file=sys.stdout,
+                dynamic_ncols=True,
+                smoothing=0,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} trials "
+                "[{elapsed}<{remaining}{postfix}]",
+            )
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.bar is None:
+            return
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if done:
+            top = study.best_trial
+            text = f"best {self.monitor}={top.value:.4g} at lr={top.params['lr']:.3g}"
+            self.bar.set_postfix_str(text, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def search_progress(total: int, monitor: str, *, enabled: bool) -> Iterator[SearchProgress]:
+    progress = SearchProgress(total, monitor, enabled=enabled)
+    try:
+        yield progress
+    finally:
+        progress.close()
