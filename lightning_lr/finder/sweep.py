@@ -6,6 +6,7 @@ import math
 import random
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -313,7 +314,9 @@ def range_test(
     try:
         with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
             runner = pl.Trainer(**_sweep_settings(trainer, scratch, settings.num_steps), callbacks=[sweep])
-            runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+            with warnings.catch_warnings():  # the sweep validates nothing on purpose
+                warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")
+                runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
     finally:
         _restore(model, saved)
         if datamodule is not None:
