@@ -167,11 +167,13 @@ def peak(
     still did better than not training at all.
 
     The divisor 3 is calibrated by ``benchmarks/finder.py`` (20 epochs, 3 seeds, warmup + cosine
-    and one-cycle, against a 10-point log grid of peak LRs, on MNIST-1D and scikit-learn's digits):
-    among the candidates it tried (the LR at the minimum divided by 1, 2, 3, 5 or 10; ``steepest``
-    x 1 to 5; ``valley`` x 3 to 20) it has the smallest worst gap to the grid's best mean
-    accuracy, about 1 point (measured: -0.4 and -1.0 points on MNIST-1D, +0.1 and -0.9 on digits),
-    where ``minimum`` loses 7 points and Lightning's suggestion 8 on MNIST-1D.
+    and one-cycle, against a 10-point log grid of peak LRs, on MNIST-1D and scikit-learn's digits).
+    Of the divisors of the minimum's LR (1, 2, 3, 5, 10) it has the smallest worst gap to the
+    grid's best mean accuracy, about 1 point (measured: -0.4 and -1.0 points on MNIST-1D, +0.1
+    and -0.9 on digits), where ``minimum`` loses 7 points and Lightning's suggestion 8 on MNIST-1D.
+    ``valley`` x 8 did as well in the worst case and better on average on the default sweep
+    (-1.0, +0.3, -0.2, -0.1), but the valley moves with where the sweep starts (2.5x on digits
+    from ``min_lr=1e-4``), and the minimum's LR does not: a default must not depend on ``min_lr``.
 
     Args:
         lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
