@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: env test lint typecheck unit demo bench clean
+.PHONY: env test lint typecheck unit demo bench stress clean
 
 env: $(STAMP)
 
@@ -31,6 +31,12 @@ demo: env
 
 bench: env
 	MPLBACKEND=Agg $(BIN)/python -m benchmarks
+
+# kill/resume, divergence injection, DDP and concurrent search (SQLite and a local PostgreSQL,
+# which it installs with apt-get when missing); prints a table of cases tried and passed
+stress: env
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[stress]"
+	MPLBACKEND=Agg $(BIN)/python -m tests.stress
 
 clean:
 	rm -rf $(VENV) runs .mypy_cache .ruff_cache .pytest_cache

@@ -11,10 +11,12 @@ from lightning_lr.callbacks import (
     LRFinder,
     LRLogger,
     OptimizerMode,
+    PlateauResume,
     ScheduleOverlay,
     WarmRestarts,
     Warmup,
 )
+from lightning_lr.checkpoint_io import AtomicCheckpointIO
 from lightning_lr.finder import LRFinderResult, find_lr
 from lightning_lr.lengths import Length, RunLength, run_length_from_trainer
 from lightning_lr.mixin import ConfigureOptimizersMixin
@@ -26,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OPTIMIZERS",
+    "AtomicCheckpointIO",
     "ConfigureOptimizersMixin",
     "DivergenceGuard",
     "LRDiagnostics",
@@ -35,6 +38,7 @@ __all__ = [
     "Length",
     "OptimizerMode",
     "OptimizerSettings",
+    "PlateauResume",
     "RunLength",
     "ScheduleLR",
     "ScheduleOverlay",

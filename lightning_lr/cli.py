@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lr.checkpoint_io import AtomicCheckpointIO
 from lightning_lr.finder.sweep import LRFinderResult, find_lr
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import LRPlan, PlanAtTrainStart
@@ -40,7 +42,10 @@ class LightningLRCLI(LightningCLI):
     ``--lr_plot PATH`` writes, after fit, a PNG of the LR the run used (relative paths land in the
     run's log directory; ``null`` skips it). ``--test_after_fit true`` tests the trained weights
     and prints the test metrics. The config saved next to the logs may be overwritten, so resuming
-    in the same directory with ``--ckpt_path`` works.
+    in the same directory with ``--ckpt_path`` works. Checkpoints are written atomically
+    (:class:`~lightning_lr.checkpoint_io.AtomicCheckpointIO`) unless ``trainer.plugins`` names a
+    CheckpointIO or the strategy brings its own: a run killed while saving leaves the previous
+    checkpoint intact.
     """
 
     def __init__(self, *args: Any, stop_after_plan: bool = False, **kwargs: Any) -> None:
@@ -52,7 +57,21 @@ class LightningLRCLI(LightningCLI):
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("parser_kwargs", {"usage": USAGE} if kwargs.get("run", True) else {})
         kwargs["trainer_defaults"] = defaults
-        super().__init__(pl.LightningModule, pl.LightningDataModule, *args, **kwargs)
+        # no datamodule class: `data` stays optional, for modules that bring their own dataloaders
+        super().__init__(pl.LightningModule, None, *args, **kwargs)
+
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        # Lightning's plain writer, which nobody chose: not a strategy's own (XLA), not the user's.
+        # Set here rather than in `trainer_defaults`, where any `plugins:` in a config would drop it.
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        plugins = kwargs.get("plugins", (config.get("trainer") or {}).get("plugins"))
+        chosen = plugins if isinstance(plugins, list) else [plugins]
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO and not any(
+            isinstance(plugin, CheckpointIO) for plugin in chosen
+        ):
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument(

@@ -126,6 +126,21 @@ def load_train_data(trainer: pl.Trainer) -> None:
         trainer.fit_loop.setup_data()
 
 
+def release_train_data(trainer: pl.Trainer) -> None:
+    """Undo :func:`load_train_data`, so that Lightning loads the train data again when fit runs.
+
+    Lightning restores a resumable loader's position (``state_dict``/``load_state_dict``, e.g.
+    torchdata's ``StatefulDataLoader``) only while it loads the train data itself, after the
+    checkpoint is restored; data loaded earlier, to read the run length in ``configure_optimizers``,
+    would start the resumed epoch from its first batch. Lightning has no public way to do this.
+    """
+    loop = trainer.fit_loop
+    if loop._data_fetcher is not None:
+        loop._data_fetcher.teardown()
+        loop._data_fetcher = None
+    loop._combined_loader = None
+
+
 def run_length_from_trainer(
     trainer: pl.Trainer, *, interval: Literal["step", "epoch"] = "step", frequency: int = 1
 ) -> RunLength:

@@ -11,7 +11,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
-from lightning_lr.lengths import RunLength, load_train_data, run_length_from_trainer
+from lightning_lr.callbacks.plateau_resume import PlateauResume
+from lightning_lr.lengths import RunLength, load_train_data, release_train_data, run_length_from_trainer
 from lightning_lr.optimizers import (
     build_optimizer,
     effective_weight_decay,
@@ -61,8 +62,20 @@ class ConfigureOptimizersMixin:
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         module = _module(self)
-        settings = self.optimizer_settings()
         trainer = _trainer(module)
+        data_was_loaded = trainer is None or trainer.train_dataloader is not None
+        try:
+            return self._configure_optimizers(module, trainer)
+        finally:
+            if not data_was_loaded and trainer is not None and trainer.ckpt_path is not None:
+                # the run length was read from train data loaded before the checkpoint is restored;
+                # let Lightning load it again after, with the loaders' saved state (mid-epoch resume)
+                release_train_data(trainer)
+
+    def _configure_optimizers(
+        self, module: pl.LightningModule, trainer: pl.Trainer | None
+    ) -> OptimizerLRScheduler:
+        settings = self.optimizer_settings()
         scale, batch_sizes = _lr_scale(settings, module, trainer)
         decay = effective_weight_decay(settings.optimizer, settings.weight_decay)
         groups, multipliers = param_groups(
@@ -108,12 +121,19 @@ class ConfigureOptimizersMixin:
         """Adds :class:`~lightning_lr.callbacks.OptimizerMode` for schedule-free optimizers.
 
         A callable optimizer hides its class, so it gets the callback too; the callback only
-        switches optimizers that have ``train()``/``eval()``.
+        switches optimizers that have ``train()``/``eval()``. A plateau schedule (or a torch
+        scheduler built from a callable, which may be one) gets
+        :class:`~lightning_lr.callbacks.PlateauResume`, so that a resumed run
+        lowers the LR on the same plateaus as an uninterrupted one.
         """
-        optimizer = self.optimizer_settings().optimizer
+        settings = self.optimizer_settings()
+        callbacks: list[pl.Callback] = []
+        optimizer = settings.optimizer
         if not isinstance(optimizer, (str, type)) or has_mode_switch(optimizer_class(optimizer)):
-            return [OptimizerMode()]
-        return []
+            callbacks.append(OptimizerMode())
+        if settings.schedule is not None and not isinstance(settings.schedule, Schedule):
+            callbacks.append(PlateauResume())
+        return callbacks
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store a schedule or optimizer class hparam as plain data.

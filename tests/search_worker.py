@@ -2,13 +2,20 @@
 
 Run by tests/test_search.py as a script, several at once on the same storage:
     python search_worker.py STORAGE_URL STUDY_NAME RUN_DIR N_TRIALS
+
+With ``SEARCH_WORKER_HANG_FILE=PATH`` in the environment the worker writes PATH at the first
+training batch of its first trial and then waits there, to be killed mid-trial.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import lightning.pytorch as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -17,8 +24,18 @@ from conftest import TinyRegression
 from lightning_lr.search import SearchSpace, search_lr
 
 
+class HangInTrial(pl.Callback):
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.path.write_text(str(os.getpid()))
+        time.sleep(600)  # killed long before
+
+
 def main(storage: str, study_name: str, run_dir: str, n_trials: int) -> None:
     torch.set_num_threads(1)
+    hang = os.environ.get("SEARCH_WORKER_HANG_FILE")
     result = search_lr(
         TinyRegression,
         space=SearchSpace(lr=(1e-3, 1.0)),
@@ -33,6 +50,7 @@ def main(storage: str, study_name: str, run_dir: str, n_trials: int) -> None:
             "max_epochs": 2,
             "limit_train_batches": 2,
             "num_sanity_val_steps": 0,
+            "callbacks": [HangInTrial(hang)] if hang else [],
         },
     )
     print(f"worker done: {len(result.trials)} trials seen")

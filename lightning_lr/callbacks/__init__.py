@@ -6,6 +6,7 @@ from lightning_lr.callbacks.guard import DivergenceGuard
 from lightning_lr.callbacks.lr_logger import LRLogger
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
 from lightning_lr.callbacks.overlay import ScheduleOverlay
+from lightning_lr.callbacks.plateau_resume import PlateauResume
 from lightning_lr.callbacks.restarts import WarmRestarts
 from lightning_lr.callbacks.warmup import Warmup
 
@@ -15,6 +16,7 @@ __all__ = [
     "LRFinder",
     "LRLogger",
     "OptimizerMode",
+    "PlateauResume",
     "ScheduleOverlay",
     "WarmRestarts",
     "Warmup",

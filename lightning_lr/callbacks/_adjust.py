@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import lightning.pytorch as pl
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 _TOTALS: weakref.WeakKeyDictionary[Optimizer, float] = weakref.WeakKeyDictionary()
 
@@ -48,5 +48,9 @@ def _scale(trainer: pl.Trainer, optimizer: Optimizer, factor: float) -> None:
         if "initial_lr" in group:
             group["initial_lr"] *= factor
     for config in trainer.lr_scheduler_configs:
-        if isinstance(config.scheduler, LRScheduler) and config.scheduler.optimizer is optimizer:
-            config.scheduler.base_lrs = [base * factor for base in config.scheduler.base_lrs]
+        scheduler = config.scheduler
+        # ReduceLROnPlateau (an LRScheduler since torch 2.2) has no base LRs: it reads the group's LR
+        if isinstance(scheduler, ReduceLROnPlateau) or not isinstance(scheduler, LRScheduler):
+            continue
+        if scheduler.optimizer is optimizer:
+            scheduler.base_lrs = [base * factor for base in scheduler.base_lrs]

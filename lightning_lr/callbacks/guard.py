@@ -27,7 +27,9 @@ class DivergenceGuard(pl.Callback):
     step's gradients (the bad batch changes nothing), restores the last snapshot, multiplies the
     LR by ``backoff`` (in the param groups and in the schedulers' base LRs, so the scheduler keeps
     it), and training continues. After ``max_retries`` rollbacks it restores the last good state,
-    saves ``divergence_guard.ckpt`` in the log directory and stops the run cleanly. Restoring the
+    saves ``divergence_guard.ckpt`` in the log directory and stops the run cleanly. Each checkpoint
+    saved during training is a snapshot too, so a run resumed from a checkpoint rolls back exactly
+    as the uninterrupted run does. Restoring the
     schedulers' state takes the schedule back to the snapshot's step too (``trainer.global_step``
     goes on counting), so a run with rollbacks ends that many steps short of its schedule's end.
     LR changes made since the snapshot (earlier backoffs, ``LRDiagnostics`` adjustments) are
@@ -174,6 +176,15 @@ class DivergenceGuard(pl.Callback):
                 copy.deepcopy(config.scheduler.state_dict()) for config in trainer.lr_scheduler_configs
             ],
         }
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # A checkpoint is a snapshot too: a run resumed from it rolls back to it (the snapshot is
+        # not saved; the resumed run takes it when training starts), so must the run that saved it.
+        if trainer.training and not self._rollback:
+            self._take_snapshot(trainer, pl_module)
 
     @override
     def state_dict(self) -> dict[str, Any]:
