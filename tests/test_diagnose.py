@@ -60,12 +60,17 @@ def evaluations(train_losses: Any, val_losses: Any, **kwargs: Any) -> Diagnosis 
 
 
 def reference_curve(
-    losses: list[float], *, start: float | None = None, elapsed: float | None = None, grad_norms: Any = None
+    losses: list[float],
+    *,
+    start: float | None = None,
+    elapsed: float | None = None,
+    grad_norms: Any = None,
+    alignments: Any = None,
 ) -> dict[str, float]:
     """Every statistic of :class:`DiagnosisRules`, from its docstring, on the last window of ``losses``."""
     window = np.asarray(losses[-WINDOW:])
     if start is None:
-        start = float(np.median(losses[:SPAN]))
+        start = min(losses[0], float(np.median(losses[:SPAN])))
         elapsed = len(losses) - 1 - (SPAN - 1) / 2
     assert elapsed is not None
     index = np.arange(WINDOW)
@@ -85,11 +90,17 @@ def reference_curve(
         "total_fall": float(total_fall),
         "recent_pace": float(-slope / level),
         "overall_pace": float(total_fall / elapsed),
+        "elapsed_steps": float(elapsed),
         "loss_spikes": reference_spikes(window, RULES.spike_factor, RULES.spike_floor * start),
+        "peak_to_start": float(window.max() / start),
     }
     if grad_norms is not None:
         norms = np.asarray(grad_norms[-WINDOW:])
         stats["grad_spikes"] = reference_spikes(norms[np.isfinite(norms)], RULES.grad_spike_factor, 0.0)
+    if alignments is not None:
+        values = np.asarray(alignments)
+        stats["alignment"] = float(values.mean())
+        stats["alignment_t"] = float(values.mean() / (values.std(ddof=1) / math.sqrt(len(values))))
     return stats
 
 
@@ -221,13 +232,16 @@ def test_stalled_weights_on_a_falling_loss_are_not_too_low_by_the_stall_rule() -
 def test_a_flat_loss_while_the_weights_move_is_a_stuck_model_too_high() -> None:
     # Adam far too high kills a ReLU network: the loss sits at chance, quietly, weights still moving
     flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
-    found = train(flat, initial_loss=2.30, update_ratios=[1e-3] * 5)
+    later = {"step": 2 * WINDOW, "epoch": 3, "rules": RULES, "initial_loss": 2.30}
+    found = diagnose_training(flat, **later, update_ratios=[1e-3] * 5)
     assert found is not None and found.kind == "too_high" and "stuck" in found.message
     assert found.lr_factor == 0.3
     assert found.evidence["total_fall"] < RULES.dead_fall
     # the same flat loss with stalled weights is too low, and without ratios nothing is claimed
-    assert kind(train(flat, initial_loss=2.30, update_ratios=[1e-5] * 5)) == "too_low"
-    assert train(flat, initial_loss=2.30) is None
+    assert kind(diagnose_training(flat, **later, update_ratios=[1e-5] * 5)) == "too_low"
+    assert diagnose_training(flat, **later) is None
+    # one window that flat may be the slow start of a deep network: it has to last a second one
+    assert train(flat, initial_loss=2.30, update_ratios=[1e-3] * 5) is None
 
 
 def test_too_low_is_not_reported_while_a_schedule_anneals_the_lr() -> None:
@@ -235,6 +249,105 @@ def test_too_low_is_not_reported_while_a_schedule_anneals_the_lr() -> None:
     flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
     assert kind(train(flat, **stalled, lr_to_peak=0.5)) == "too_low"
     assert train(flat, **stalled, lr_to_peak=RULES.annealed_below / 2) is None
+
+
+# --- the steps' alignment: too short steps keep pointing downhill -------------------------------------
+
+ALIGNED = [0.25, 0.4, 0.5, 0.35]  # MNIST-1D, AdamW at 0.1x the good LR, its first 50 steps
+UNALIGNED = [0.14, 0.08, 0.09, 0.2]  # at the good LR: positive here, but below `step_alignment`
+
+
+def test_steps_that_keep_pointing_downhill_are_too_low() -> None:
+    # The loss falls, fast enough for the slow-fall rule, but each next gradient still points
+    # along the step taken: longer steps would have gone further.
+    losses = decay(WINDOW, rate=0.003, noise=0.005)
+    assert train(losses, initial_loss=2.0, update_ratios=[5e-3] * 5) is None
+    found = train(losses, initial_loss=2.0, update_ratios=[5e-3] * 5, step_alignments=ALIGNED)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("too_low", 3.0)
+    assert "still points" in found.message
+    expected = reference_curve(losses, start=2.0, elapsed=WINDOW - 1, alignments=ALIGNED)
+    assert_evidence(found, {**expected, "update_ratio": 5e-3})
+    assert found.evidence["alignment"] >= RULES.step_alignment
+    assert found.evidence["alignment_t"] >= RULES.trend_t
+
+
+@pytest.mark.parametrize(
+    "alignments",
+    [
+        pytest.param(UNALIGNED, id="weakly-aligned"),
+        pytest.param([0.6, -0.4, 0.5, -0.1], id="inconsistent"),
+        pytest.param(ALIGNED[:2], id="too-few"),
+        pytest.param([-0.1, -0.05, -0.2, 0.02], id="overshooting"),
+    ],
+)
+def test_steps_that_do_not_clearly_point_downhill_say_nothing(alignments: list[float]) -> None:
+    losses = decay(WINDOW, rate=0.003, noise=0.005)
+    assert train(losses, initial_loss=2.0, update_ratios=[5e-3] * 5, step_alignments=alignments) is None
+
+
+def test_aligned_steps_on_a_flat_loss_are_not_a_stuck_model() -> None:
+    # Flat at its start while the weights move: stuck, unless the steps still point downhill
+    # (an LR so low that the loss has not started to fall yet); then nothing is claimed.
+    flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
+    moving = {
+        "step": 2 * WINDOW,
+        "epoch": 3,
+        "rules": RULES,
+        "initial_loss": 2.30,
+        "update_ratios": [2e-3] * 5,
+    }
+    assert kind(diagnose_training(flat, **moving, step_alignments=[-0.05, 0.02, -0.1, 0.04])) == "too_high"
+    assert diagnose_training(flat, **moving, step_alignments=[0.16, 0.25, 0.18, 0.15]) is None
+
+
+def test_stalled_weights_are_too_low_only_when_their_steps_point_downhill() -> None:
+    # A model that blew up can have stalled weights too (dead units, weights grown huge): its steps
+    # point nowhere in particular, where those of an LR far too low keep pointing downhill.
+    flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
+    stalled = {"initial_loss": 2.30, "update_ratios": [5e-4] * 5}
+    assert kind(train(flat, **stalled)) == "too_low"
+    assert kind(train(flat, **stalled, step_alignments=[0.2, 0.22, 0.28, 0.18])) == "too_low"
+    assert train(flat, **stalled, step_alignments=[0.12, -0.31, -0.45, 0.48]) is None
+
+
+# --- a blow-up: an update made the model far worse than its initialisation -----------------------------
+
+
+def blown_up(height: float) -> list[float]:
+    """A healthy fall from 2.3 whose second step jumps to ``height`` times the start, then back."""
+    losses = decay(WINDOW, rate=0.02, scale=2.3, noise=0.01)
+    losses[1] = height * 2.3
+    return losses
+
+
+def test_a_loss_thrown_far_above_its_start_is_too_high() -> None:
+    # MNIST-1D, AdamW: the first step at 10x the good LR lifts the loss 2.3x to 9x, at 3x it 1.1x
+    found = train(blown_up(2.3), update_ratios=[1e-2] * 5)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("too_high", 0.3)
+    assert "blew up" in found.message and "x0.3" in found.advice
+    assert_evidence(found, {**reference_curve(blown_up(2.3)), "update_ratio": 1e-2})
+    assert found.evidence["peak_to_start"] > RULES.blowup_factor
+    assert train(blown_up(1.5), update_ratios=[1e-2] * 5) is None
+
+
+def test_a_blow_up_needs_weights_that_move() -> None:
+    # With stalled weights no update threw the loss up: an excursion is the batch's, not the LR's.
+    assert kind(train(blown_up(3.0), update_ratios=[1e-2] * 5)) == "too_high"
+    assert train(blown_up(3.0), update_ratios=[1e-5] * 5) is None
+
+
+def test_the_start_level_is_the_first_loss_when_the_first_steps_blow_up() -> None:
+    # An LR far too high blows the loss up within the first steps; the median of those steps would
+    # put the start above chance and hide a model stuck at chance ever since.
+    losses = [2.3, 11860.0, 592.0, 393.0, 20.7, 5.6, 3.4, 2.9, 3.0, 3.0]
+    losses += decay(2 * WINDOW, rate=0.0, scale=2.3, noise=0.005, seed=4)
+    found = train(losses, update_ratios=[1e-2] * 5)
+    assert found is not None
+    assert found.kind == "too_high"
+    assert found.evidence["total_fall"] < RULES.dead_fall
+    assert "stuck" in found.message
 
 
 def test_noise_of_a_loss_that_already_fell_is_not_too_high() -> None:
@@ -361,7 +474,22 @@ def test_divergence_needs_two_spans_of_history() -> None:
 def test_a_single_huge_spike_is_not_diverging() -> None:
     losses = decay(WINDOW, rate=0.02, noise=0.01)
     losses[-1] *= 100.0  # the running median outvotes one step
+    found = train(losses)
+    assert found is not None
+    assert found.kind == "too_high"  # a blow-up, not a divergence
+    assert "blew up" in found.message
+    losses[-1] = 1.5 * losses[0]  # a spike that stays below twice the start
     assert train(losses) is None
+
+
+def test_the_jitter_of_a_nearly_fitted_model_is_not_diverging() -> None:
+    # 0.005 to 0.03 is 6x, but a rise of 1% of the start level: no blow-up
+    losses = [0.005] * 30 + [0.03] * 20
+    assert diagnose_training(losses, step=1000, epoch=9, rules=RULES, initial_loss=2.3) is None
+    found = diagnose_training(
+        losses, step=1000, epoch=9, rules=DiagnosisRules(spike_floor=0.0), initial_loss=2.3
+    )
+    assert kind(found) == "diverging"
 
 
 def test_diverging_outranks_too_high() -> None:
@@ -442,13 +570,33 @@ def test_validation_rising_with_training_rising_is_not_overfitting() -> None:
     assert found.kind == "plateau"
 
 
-def test_overfitting_needs_a_rise_at_each_evaluation() -> None:
-    val = [1.1, 0.9, 0.7, 0.75, 0.74, 0.8]  # a dip: not a steady rise, but no improvement either
+def test_a_noisy_rise_is_overfitting_without_waiting_for_a_steady_one() -> None:
+    # A dip on the way up (validation noise) does not hide it: no improvement for `patience`
+    # evaluations, worse than the best, while the training loss keeps falling.
+    val = [1.1, 0.9, 0.7, 0.75, 0.74, 0.8]
     found = evaluations(FALLING[:6], val)
     assert found is not None
-    assert found.kind == "plateau"
-    tiny = [1.1, 0.9, 0.7, 0.70001, 0.70002, 0.70003]  # rising, but by less than min_delta
+    assert found.kind == "overfitting"
+    assert (found.evidence["val_start"], found.evidence["val_end"]) == (0.7, 0.8)
+    tiny = [1.1, 0.9, 0.7, 0.70001, 0.70002, 0.70003]  # worse, but by less than min_delta
     assert kind(evaluations(FALLING[:6], tiny)) == "plateau"
+
+
+@pytest.mark.parametrize(
+    "train_losses",
+    [
+        pytest.param([1.0, 0.8, 0.65, 0.6, 0.58, 0.56], id="falls-too-little"),
+        pytest.param([1.0, 0.8, 0.65, 0.45, 0.5, 0.41], id="falls-but-not-at-each-evaluation"),
+    ],
+)
+def test_overfitting_needs_a_training_loss_that_keeps_falling(train_losses: list[float]) -> None:
+    # A too-high LR's noise floor: the validation metric drifts up and down while the training loss
+    # moves by a few percent, or bounces; that is a plateau, not memorisation.
+    val = [1.1, 0.9, 0.7, 0.72, 0.75, 0.8]
+    assert kind(evaluations(train_losses, val)) == "plateau"
+    assert kind(evaluations(train_losses, val, rules=DiagnosisRules(overfit_fall=0.0))) == (
+        "overfitting" if train_losses[3] > train_losses[4] else "plateau"
+    )
 
 
 def test_max_mode_reads_accuracy() -> None:
@@ -614,6 +762,11 @@ def test_from_dict_refuses_bad_data(data: Any, error: type[Exception], match: st
         ({"patience": 2.5}, TypeError, r"`patience` must be an integer, got 2\.5"),
         ({"min_delta": -1e-3}, ValueError, r"`min_delta` must lie in \[0, 1\), got -0\.001"),
         ({"min_delta": None}, TypeError, r"`min_delta` must be a number, got None"),
+        ({"step_alignment": 0.0}, ValueError, r"`step_alignment` must lie in \(0, 1\), got 0\.0"),
+        ({"step_alignment": 1.0}, ValueError, r"`step_alignment` must lie in \(0, 1\), got 1\.0"),
+        ({"blowup_factor": 1.0}, ValueError, r"`blowup_factor` must lie in \(1, inf\), got 1\.0"),
+        ({"overfit_fall": 1.0}, ValueError, r"`overfit_fall` must lie in \[0, 1\), got 1\.0"),
+        ({"overfit_fall": "0.2"}, TypeError, r"`overfit_fall` must be a number, got '0.2'"),
     ],
 )
 def test_bad_rules_are_refused(arguments: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -648,6 +801,11 @@ HISTORY = decay(WINDOW, rate=0.02)
             r"`grad_norms\[0\]` must be a number, got None",
         ),
         (lambda: train(HISTORY, rules=None), TypeError, r"`rules` must be a DiagnosisRules, got None"),
+        (
+            lambda: train(HISTORY, step_alignments=[0.1, "x"]),
+            TypeError,
+            r"`step_alignments\[1\]` must be a number, got 'x'",
+        ),
         (lambda: train(HISTORY, initial_loss=NAN), ValueError, r"`initial_loss` must be finite, got nan"),
         (
             lambda: diagnose_training(

@@ -147,6 +147,29 @@ def test_state_round_trips_as_plain_data(make_trainer: MakeTrainer) -> None:
     assert repr(fresh.state_dict()) == repr(diagnostics.state_dict())
 
 
+def test_the_alignment_of_each_checked_step_with_the_next_gradient_is_measured(
+    make_trainer: MakeTrainer,
+) -> None:
+    diagnostics = LRDiagnostics(rules=RULES, check_every_n_steps=3)
+    make_trainer(max_steps=20, callbacks=[diagnostics], limit_val_batches=0).fit(Scripted(weight_decay=0.0))
+    state = diagnostics.state_dict()
+    # the update of each checked step, aligned with the gradient of the step after it
+    assert [at for at, _ in state["alignments"]] == [2, 5, 8, 11, 14, 17]
+    assert all(-1.0 <= value <= 1.0 for _, value in state["alignments"])
+    assert [at for at, _ in state["ratios"]] == [2, 5, 8, 11, 14, 17]
+    untracked = LRDiagnostics(rules=RULES, check_every_n_steps=3, track_update_ratio=False)
+    make_trainer(max_steps=20, callbacks=[untracked], limit_val_batches=0).fit(Scripted(weight_decay=0.0))
+    assert untracked.state_dict()["alignments"] == []
+
+
+def test_a_state_saved_before_alignments_were_measured_still_loads() -> None:
+    state = LRDiagnostics(rules=RULES).state_dict()
+    del state["alignments"]
+    fresh = LRDiagnostics(rules=RULES)
+    fresh.load_state_dict(state)
+    assert fresh.state_dict()["alignments"] == []
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

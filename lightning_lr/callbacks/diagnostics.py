@@ -46,7 +46,9 @@ class LRDiagnostics(pl.Callback):
         max_adjustments: most LR changes ``action="adjust"`` makes in one fit.
         track_update_ratio: on the steps it checks, measure how much the step changed the weights
             (``||w_new - w_old|| / ||w_old||``), which tells weights that barely move (LR too low)
-            from a noisy loss. Costs one copy of the parameters per check.
+            from a noisy loss, and how the next gradient aligns with the step (the sign of the LR's
+            own gradient: too short steps keep pointing downhill, too long ones overshoot). Costs
+            one copy of the parameters per check and a dot product at the next step.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class LRDiagnostics(pl.Callback):
         self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
         self.track_update_ratio = track_update_ratio
         self._before: list[torch.Tensor] | None = None
+        self._step_taken: tuple[int, list[torch.Tensor]] | None = None
         self._parameters: list[torch.Tensor] = []
         self.diagnoses: list[Diagnosis] = []
         self.actions: list[dict[str, Any]] = []
@@ -77,9 +80,12 @@ class LRDiagnostics(pl.Callback):
         self._losses: deque[Any] = deque(maxlen=self._history)
         self._grad_norms: deque[Any] = deque(maxlen=self._history)
         self._ratios: deque[tuple[int, float]] = deque(maxlen=self._history)
+        self._alignments: deque[tuple[int, float]] = deque(maxlen=self._history)
         self._eval_train: list[float] = []
         self._eval_val: list[float] = []
-        self._since_eval: list[Any] = []
+        # training losses since the last validation, as a running sum: bounded however rare validation is
+        self._since_eval_sum: torch.Tensor | None = None
+        self._since_eval_count = 0
         self._quiet_until: dict[str, int] = {}
         self._evaluations = 0
         self._peak_lr = 0.0
@@ -87,6 +93,7 @@ class LRDiagnostics(pl.Callback):
         self._start_step = -1
         self._initial: float | None = None
         self._initial_step = 0
+        self._metric_checked = False
 
     # --- collecting ------------------------------------------------------------------------------
 
@@ -95,15 +102,22 @@ class LRDiagnostics(pl.Callback):
         self._last_step = trainer.global_step  # also right after a resume
         self._parameters = [p for p in pl_module.parameters() if p.requires_grad]
         self._start_step = warmup_end(trainer)
+        self._metric_checked = False
 
     @override
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
     ) -> None:
         if optimizer is trainer.optimizers[0]:
+            if not self._metric_checked:  # a misspelt metric stops the run before its first update
+                self._metric(trainer, self.train_metric, step_variant=True)
+                self._metric_checked = True
             grads = [p.grad for p in self._parameters if p.grad is not None]
             if grads:
                 self._grad_norms.append(torch.nn.utils.get_total_norm(grads))
+            if self._step_taken is not None:
+                self._align(*self._step_taken)
+                self._step_taken = None
             if self.track_update_ratio and (trainer.global_step + 1) % self.check_every_n_steps == 0:
                 self._before = [p.detach().clone() for p in self._parameters]
 
@@ -118,21 +132,27 @@ class LRDiagnostics(pl.Callback):
         lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         self._peak_lr = max(self._peak_lr, lr)
         if self._before is not None:
-            after = [p.detach() for p in self._parameters]
-            moved = torch.stack([(a - b).norm(2) for a, b in zip(after, self._before)]).norm(2)
             size = torch.stack([b.norm(2) for b in self._before]).norm(2)
+            # the step, in place of the copy: the next gradient is aligned with it
+            deltas = [b.neg_().add_(a.detach()) for a, b in zip(self._parameters, self._before)]
+            moved = torch.stack([d.norm(2) for d in deltas]).norm(2)
             self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
+            self._step_taken = (step, deltas)
             self._before = None
         loss = self._metric(trainer, self.train_metric, step_variant=True)
         self._losses.append(loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss)))
-        self._since_eval.append(self._losses[-1])
+        part = self._losses[-1].double()
+        self._since_eval_sum = part if self._since_eval_sum is None else self._since_eval_sum + part
+        self._since_eval_count += 1
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
             self._grad_norms.clear()
             return
         if self._initial is None and len(self._losses) == self.rules.smoothing_steps:
-            # the start level, so that "slow from the start" is told apart from "converged"
-            start = statistics.median(self._synced(trainer, torch.stack(list(self._losses)).float()))
+            # the start level, so that "slow from the start" is told apart from "converged"; the
+            # first loss when lower, as an LR far too high blows the loss up within these steps
+            first = self._synced(trainer, torch.stack(list(self._losses)).float())
+            start = min(first[0], statistics.median(first))
             if math.isfinite(start):
                 self._initial, self._initial_step = start, step - self.rules.smoothing_steps + 1
         if (step + 1) % self.check_every_n_steps == 0 and len(self._losses) >= 2:
@@ -143,6 +163,8 @@ class LRDiagnostics(pl.Callback):
             norms = self._synced(trainer, torch.stack(recent_norms).float()) if recent_norms else None
             recent = [ratio for at, ratio in self._ratios if at > step - self.rules.window]
             ratios = self._synced(trainer, torch.tensor(recent)) if recent else None
+            aligned = [value for at, value in self._alignments if at > step - self.rules.window]
+            alignments = self._synced(trainer, torch.tensor(aligned)) if aligned else None
             found = None
             if trainer.is_global_zero:
                 found = diagnose_training(
@@ -155,21 +177,21 @@ class LRDiagnostics(pl.Callback):
                     grad_norms=norms,
                     initial_loss=self._initial,
                     initial_step=self._initial_step if self._initial is not None else 0,
+                    step_alignments=alignments,
                 )
             self._handle(trainer, found)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not self._since_eval:
+        if trainer.sanity_checking or self._since_eval_sum is None:
             return
         value = trainer.callback_metrics.get(self.val_metric)
         if value is None:
             return
-        pair = torch.stack(
-            [torch.stack(self._since_eval).float().mean().cpu(), torch.as_tensor(value).float().cpu()]
-        )
+        mean = (self._since_eval_sum / self._since_eval_count).float().cpu()
+        pair = torch.stack([mean, torch.as_tensor(value).float().cpu()])
         train, val = self._synced(trainer, pair)
-        self._since_eval = []
+        self._since_eval_sum, self._since_eval_count = None, 0
         self._eval_train = [*self._eval_train[-99:], train]
         self._eval_val = [*self._eval_val[-99:], val]
         self._evaluations += 1
@@ -184,6 +206,18 @@ class LRDiagnostics(pl.Callback):
                 mode=self.mode,
             )
         self._handle(trainer, found)
+
+    def _align(self, step: int, deltas: list[torch.Tensor]) -> None:
+        """Record ``cos(-g, step)``: how far the gradient after ``step`` still points along it."""
+        pairs = [(p.grad, d) for p, d in zip(self._parameters, deltas) if p.grad is not None]
+        if not pairs:
+            return
+        dot = torch.stack([(g * d).sum() for g, d in pairs]).sum()
+        grad_norm = torch.stack([g.norm(2) for g, _ in pairs]).norm(2)
+        step_norm = torch.stack([d.norm(2) for _, d in pairs]).norm(2)
+        value = float(-dot / (grad_norm * step_norm).clamp_min(1e-30))
+        if math.isfinite(value):
+            self._alignments.append((step, value))
 
     def _metric(self, trainer: pl.Trainer, name: str, *, step_variant: bool) -> Any:
         metrics = trainer.callback_metrics
@@ -266,8 +300,11 @@ class LRDiagnostics(pl.Callback):
             "losses": [float(value) for value in self._losses],
             "grad_norms": [float(value) for value in self._grad_norms],
             "ratios": [[at, ratio] for at, ratio in self._ratios],
+            "alignments": [[at, value] for at, value in self._alignments],
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
+            "since_eval_sum": None if self._since_eval_sum is None else float(self._since_eval_sum),
+            "since_eval_count": self._since_eval_count,
             "quiet_until": dict(self._quiet_until),
             "evaluations": self._evaluations,
             "peak_lr": self._peak_lr,
@@ -283,8 +320,15 @@ class LRDiagnostics(pl.Callback):
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
         self._ratios = deque(((int(at), float(r)) for at, r in state_dict["ratios"]), maxlen=self._history)
+        self._alignments = deque(
+            ((int(at), float(v)) for at, v in state_dict.get("alignments", [])), maxlen=self._history
+        )
         self._eval_train = [float(v) for v in state_dict["eval_train"]]
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
+        # the training losses since the last validation: a mid-epoch resume must judge the same mean
+        since_sum = state_dict.get("since_eval_sum")
+        self._since_eval_sum = None if since_sum is None else torch.tensor(since_sum, dtype=torch.float64)
+        self._since_eval_count = int(state_dict.get("since_eval_count", 0))
         self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
         self._evaluations = int(state_dict["evaluations"])
         self._peak_lr = float(state_dict["peak_lr"])

@@ -26,6 +26,14 @@ def _trend(values: list[float]) -> tuple[float, float, float]:
     return slope, intercept + slope * (count - 1), max(-_T_LIMIT, min(_T_LIMIT, t))
 
 
+def _mean_t(values: list[float]) -> tuple[float, float]:
+    """The mean of ``values`` and its t statistic ``mean / (std / sqrt(n))``, capped like the trend's."""
+    mean = statistics.fmean(values)
+    stderr = statistics.stdev(values, mean) / math.sqrt(len(values))
+    t = mean / stderr if stderr > 0 else (0.0 if mean == 0 else math.copysign(math.inf, mean))
+    return mean, max(-_T_LIMIT, min(_T_LIMIT, t))
+
+
 def _spikes(values: list[float], factor: float, lookback: int, *, floor: float) -> int:
     """Values above ``factor`` times (and ``floor`` above) the median of the ``lookback`` before them."""
     count = 0

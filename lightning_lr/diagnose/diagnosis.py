@@ -125,7 +125,14 @@ class DiagnosisRules:
       level, and the paces ``recent_pace = fall / (window - 1)`` and ``overall_pace = total_fall /
       elapsed_steps``;
     - spikes: steps whose value exceeds a factor times the median of the ``smoothing_steps``
-      values before it.
+      values before it, and ``peak_to_start``, the window's highest loss over the start level;
+    - ``elapsed_steps``: the steps since the start level was taken;
+    - ``alignment``: the mean over the window of ``cos(-g[t+1], w[t+1] - w[t])``, how far the
+      gradient after a step still points the way the step went, and its t statistic
+      ``alignment_t = mean / (std / sqrt(n))``. Its sign is the sign of the loss's derivative in the
+      LR (hypergradient descent, Baydin et al., 2018; Pflug's stationarity test rests on the same
+      product): positive when a longer step would have lowered the loss further, negative when the
+      step overshot. Batch noise averages out of it, as the next gradient comes from another batch.
 
     Attributes:
         divergence_factor: ``diverging`` when the smoothed loss (median of the last
@@ -147,9 +154,10 @@ class DiagnosisRules:
             level from step to step is being thrown around by the updates.
         trend_t: |t| a fitted slope needs to count as a trend. At 3, a window of pure noise shows
             a downward "trend" in 0.2% of windows (t distribution, 48 degrees of freedom).
-        stuck_fall: ``too_high`` (bouncing) only while ``total_fall`` is below this. A loss that has
-            already halved is noisy because it is low (batch noise is relative), not because the
-            LR throws it around; 0.5 keeps the rule to losses still near where they started.
+        stuck_fall: ``too_high`` (bouncing) and ``too_low`` (stalled) only while ``total_fall`` is
+            below this. A loss that has already halved is noisy because it is low (batch noise is
+            relative), not because the LR throws it around; 0.5 keeps the rules to losses still
+            near where they started.
         pace_ratio: ``too_low`` only while ``recent_pace >= pace_ratio * overall_pace``. A loss held
             back by the LR falls at a steady pace (ratio near 1 or above); a healthy one slows down
             as it nears its floor (ratio ~0 for an exponential approach, ``alpha`` < 0.5 for a power
@@ -161,27 +169,45 @@ class DiagnosisRules:
             10x is where clipping pays off.
         spike_count: spiking steps in the window that make ``too_high``. One is an unlucky batch,
             three in ``window`` steps is a pattern.
-        spike_floor: a loss spike must also rise by this fraction of the start level above its
-            baseline. 0.1 ignores the heavy-tailed batch losses of a nearly fitted model (0.01 to
-            0.06 on a start of 2.3) and keeps the jumps that undo training; 0 switches it off.
-        patience: ``plateau``/``overfitting`` after this many evaluations without improvement (or
-            with the metric getting worse), counted as Lightning's ``EarlyStopping`` counts them
-            (torch's ``ReduceLROnPlateau`` acts one evaluation later). 3 outlasts the noise of a
-            validation metric without wasting many epochs.
+        spike_floor: a loss spike, and a divergence, must also rise by this fraction of the start
+            level above its baseline. 0.1 ignores the heavy-tailed batch losses of a nearly fitted
+            model (0.01 to 0.06 on a start of 2.3) and keeps the jumps that undo training; 0
+            switches it off.
+        patience: ``plateau``/``overfitting`` after this many evaluations without improvement,
+            counted as Lightning's ``EarlyStopping`` counts them (torch's ``ReduceLROnPlateau``
+            acts one evaluation later). 3 outlasts the noise of a validation metric without
+            wasting many epochs.
         min_delta: relative change of the validation metric that counts as an improvement (or a
             worsening), like ``ReduceLROnPlateau``'s ``threshold`` in ``"rel"`` mode. 1e-3 is just
             above the run-to-run jitter of a fixed validation set.
         stall_update_ratio: a step that changes the weights by less than this fraction of their
             norm (the median over the window of ``||w_new - w_old|| / ||w_old||``) barely moves
-            them. Measured on MNIST-1D, healthy Adam and SGD runs sit between 3e-3 and 3e-2 and
-            LRs 30x or more too low below 3e-4; a loss that does not fall while the weights stall
-            is ``too_low``, and its batch noise is not read as ``too_high``.
-        dead_fall: a loss that has fallen by less than this fraction since the start, with no real
-            trend in the window, while the weights do move (not stalled), is stuck: the LR threw
-            the model where it cannot learn (dead ReLUs, saturated units), ``too_high``. Measured on
-            MNIST-1D, Adam at 30x the good LR stays at chance (2.30) from the first epoch on.
+            them. Measured on MNIST-1D, healthy Adam and SGD runs sit between 3e-3 and 3e-2; AdamW
+            at 0.01x the good LR moves them by 5e-4 to 7e-4 while its loss has not started to
+            fall. A loss that does not fall while the weights stall, and step along directions that
+            keep pointing downhill when alignments are measured, is ``too_low``; its batch noise
+            is not read as ``too_high``.
+        dead_fall: a loss that has fallen by less than this fraction in the ``2 * window`` steps or
+            more since the start, with no real trend in the window, while the weights do move (not
+            stalled) and the steps do not point downhill, is stuck: the LR threw the model where it
+            cannot learn (dead ReLUs, saturated units), ``too_high``. Measured on MNIST-1D, Adam at
+            30x the good LR stays at chance (2.30) from the first epoch on; a deep CNN without
+            normalisation at a good LR can sit there for the first window before it learns.
         annealed_below: ``too_low`` is not reported while the LR is below this fraction of the
             run's peak: a schedule annealing the LR towards zero is meant to slow training down.
+        step_alignment: ``too_low`` when the loss falls along steps whose ``alignment`` is at least
+            this, with ``alignment_t >= trend_t``: each next gradient still points along the step,
+            so the steps are too short. Measured on MNIST-1D with AdamW over the first 50 steps, the
+            window mean is 0.2 at 0.01x the good LR and 0.4 at 0.1x, and at most 0.13 at the good
+            LR or above; later in training, the good LR and above sit between -0.3 and 0.
+        blowup_factor: ``too_high`` when a step loss in the window exceeds this multiple of the
+            start level while the weights move: an update made the model far worse than its
+            initialisation. Measured on MNIST-1D with AdamW, the first step lifts the loss 2.3x to
+            9x at 10x the good LR and at most 1.1x at 3x it.
+        overfit_fall: ``overfitting`` only while the training loss fell by at least this fraction
+            since the best evaluation (and at each evaluation). Memorising drives it down by a
+            third or more in three evaluations; a loss on the noise floor of a too-high LR moves by
+            a few percent while its validation metric drifts up and down.
 
     Example:
         >>> DiagnosisRules(window=100).window
@@ -202,9 +228,12 @@ class DiagnosisRules:
     spike_floor: float = 0.1
     patience: int = 3
     min_delta: float = 1e-3
-    stall_update_ratio: float = 3e-4
+    stall_update_ratio: float = 1e-3
     dead_fall: float = 0.05
     annealed_below: float = 0.1
+    step_alignment: float = 0.2
+    blowup_factor: float = 2.0
+    overfit_fall: float = 0.2
 
     def __post_init__(self) -> None:
         check_range("divergence_factor", self.divergence_factor, 1.0, math.inf, low_open=True, high_open=True)
@@ -232,6 +261,9 @@ class DiagnosisRules:
         check_range("stall_update_ratio", self.stall_update_ratio, 0.0, 1.0, high_open=True)
         check_range("dead_fall", self.dead_fall, 0.0, 1.0, high_open=True)
         check_range("annealed_below", self.annealed_below, 0.0, 1.0)
+        check_range("step_alignment", self.step_alignment, 0.0, 1.0, low_open=True, high_open=True)
+        check_range("blowup_factor", self.blowup_factor, 1.0, math.inf, low_open=True, high_open=True)
+        check_range("overfit_fall", self.overfit_fall, 0.0, 1.0, high_open=True)
 
 
 def _check_rules(rules: Any) -> None:

@@ -26,12 +26,13 @@ def diagnose_evaluations(
 
     The rules, in priority order, with ``p = patience``:
 
-    1. ``overfitting`` (``lr_factor`` 0.5): the validation metric got worse at each of the last
-       ``p`` evaluations, by more than ``min_delta`` (relative) over them, while the training
-       loss fell by more than ``min_delta`` over the same evaluations. In ``"min"`` mode this
-       widens the gap ``val - train``, reported in the evidence. Evidence: ``val_start``,
-       ``val_end``, ``train_start``, ``train_end`` (the values ``p`` evaluations ago and now) and,
-       in ``"min"`` mode, ``gap_start``, ``gap_end``.
+    1. ``overfitting`` (``lr_factor`` 0.5): the validation metric's best is ``p`` or more
+       evaluations old and the last value is worse than it by more than ``min_delta`` (relative),
+       while the training loss fell at each evaluation since the best, and by at least
+       ``overfit_fall`` (relative) in all. A noisy rise counts: the metric need not get worse at
+       every evaluation. In ``"min"`` mode this widens the gap ``val - train``, reported in the
+       evidence. Evidence: ``val_start``, ``val_end``, ``train_start``, ``train_end`` (the values
+       at the best evaluation and now) and, in ``"min"`` mode, ``gap_start``, ``gap_end``.
     2. ``plateau`` (``lr_factor`` 0.3): no improvement of the best value by more than
        ``min_delta`` (relative) for ``p`` evaluations; as in ``ReduceLROnPlateau``, smaller
        improvements do not move the best. Non-finite values never count as an improvement.
@@ -80,30 +81,30 @@ def diagnose_evaluations(
 def _overfitting(
     train: list[float], val: list[float], *, step: int, epoch: int, rules: DiagnosisRules, mode: Mode
 ) -> Diagnosis | None:
-    if len(val) < rules.patience + 1:
+    best_index = _best_index(val, rules=rules, mode=mode)
+    if best_index is None or len(val) - 1 - best_index < rules.patience:
         return None
     sign = 1.0 if mode == "min" else -1.0
-    recent = val[-rules.patience - 1 :]
-    train_start, train_end = train[-rules.patience - 1], train[-1]
-    worse_each_time = all(sign * (after - before) > 0 for before, after in pairwise(recent))
-    worse_overall = sign * (recent[-1] - recent[0]) > rules.min_delta * abs(recent[0])
-    train_falls = train_start - train_end > rules.min_delta * abs(train_start)
-    if not (worse_each_time and worse_overall and train_falls):
+    best, last = val[best_index], val[-1]
+    train_start, train_end = train[best_index], train[-1]
+    worse = sign * (last - best) > rules.min_delta * abs(best)
+    since = train[best_index:]
+    # still fitting the training set: lower at each evaluation, and by a real margin overall
+    train_falls = all(after < before for before, after in pairwise(since)) and (
+        train_start - train_end >= rules.overfit_fall * abs(train_start)
+    )
+    if not (worse and train_falls):
         return None
-    evidence = {
-        "val_start": recent[0],
-        "val_end": recent[-1],
-        "train_start": train_start,
-        "train_end": train_end,
-    }
+    evidence = {"val_start": best, "val_end": last, "train_start": train_start, "train_end": train_end}
     gap = ""
     if mode == "min":
-        evidence |= {"gap_start": recent[0] - train_start, "gap_end": recent[-1] - train_end}
+        evidence |= {"gap_start": best - train_start, "gap_end": last - train_end}
         gap = f"; the gap widened from {evidence['gap_start']:.4g} to {evidence['gap_end']:.4g}"
+    waited = len(val) - 1 - best_index
     message = (
-        f"The model is overfitting: the validation metric got worse {rules.patience} evaluations in "
-        f"a row ({recent[0]:.4g} to {recent[-1]:.4g}) while the training loss fell ({train_start:.4g} "
-        f"to {train_end:.4g}){gap}."
+        f"The model is overfitting: the validation metric is worse than its best {best:.4g} "
+        f"{waited} evaluations on ({last:.4g}) while the training loss fell by "
+        f"{1 - train_end / train_start:.0%} ({train_start:.4g} to {train_end:.4g}){gap}."
     )
     advice = (
         "Regularise (weight decay, dropout, data augmentation) or stop early and keep the best "
@@ -112,17 +113,26 @@ def _overfitting(
     return Diagnosis("overfitting", step, epoch, message, advice, 0.5, evidence)
 
 
-def _plateau(
-    val: list[float], *, step: int, epoch: int, rules: DiagnosisRules, mode: Mode
-) -> Diagnosis | None:
+def _best_index(val: list[float], *, rules: DiagnosisRules, mode: Mode) -> int | None:
+    """Where the best value is: the last evaluation to improve on the best by more than ``min_delta``."""
     sign = 1.0 if mode == "min" else -1.0
     best: float | None = None
-    best_index = 0
+    best_index = None
     for index, value in enumerate(val):
         if math.isfinite(value) and (best is None or sign * (best - value) > rules.min_delta * abs(best)):
             best, best_index = value, index
+    return best_index
+
+
+def _plateau(
+    val: list[float], *, step: int, epoch: int, rules: DiagnosisRules, mode: Mode
+) -> Diagnosis | None:
+    best_index = _best_index(val, rules=rules, mode=mode)
+    if best_index is None:
+        return None
+    best = val[best_index]
     waited = len(val) - 1 - best_index
-    if best is None or waited < rules.patience:
+    if waited < rules.patience:
         return None
     message = (
         f"The validation metric has plateaued: no improvement above {rules.min_delta:.2%} on its best "

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 
 from lightning_lr._validate import check_floats, check_int, check_number, fail
-from lightning_lr.diagnose._stats import _running_medians, _spikes, _trend
+from lightning_lr.diagnose._stats import _mean_t, _running_medians, _spikes, _trend
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
 
 _MAD_TO_STD = 1.4826
@@ -31,6 +31,7 @@ def diagnose_training(
     initial_step: int = 0,
     update_ratios: Iterable[float] | None = None,
     lr_to_peak: float | None = None,
+    step_alignments: Iterable[float] | None = None,
 ) -> Diagnosis | None:
     """Read the training losses of the last steps; return ``diverging``, ``too_high``, ``too_low`` or None.
 
@@ -38,24 +39,30 @@ def diagnose_training(
 
     1. ``diverging`` (``lr_factor`` 0.1): a non-finite loss anywhere in ``losses``; or, with at
        least ``2 * smoothing_steps`` losses, the running median of the last ``smoothing_steps``
-       above ``divergence_factor`` times its best value in the window. Evidence:
-       ``nonfinite_steps`` and ``first_nonfinite_step``, or ``smoothed_loss``,
-       ``best_smoothed_loss`` and ``ratio``.
-    2. ``too_high``, with a full window: the loss bounces (``noise > noise_ratio``) without a real
-       fall (``trend_t > -trend_t``) while still near its start (``total_fall < stuck_fall``),
-       ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or gradient-norm spikes (advice: clip
-       with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with ``update_ratios``, a loss stuck at
-       its start (``total_fall < dead_fall``, no real trend) while the weights move,
-       ``lr_factor`` 0.3.
-    3. ``too_low`` (``lr_factor`` 3.0), with a full window: a real fall (``trend_t <= -trend_t``)
-       that is too small (``fall < min_progress``) and not slowing down
-       (``recent_pace >= pace_ratio * overall_pace``); or, when ``update_ratios`` are given, a
+       above ``divergence_factor`` times its best value in the window, and above it by at least
+       ``spike_floor`` times the start level. Evidence: ``nonfinite_steps`` and
+       ``first_nonfinite_step``, or ``smoothed_loss``, ``best_smoothed_loss`` and ``ratio``.
+    2. ``too_high``, with a full window: a step loss above ``blowup_factor`` times the start level
+       while the weights move, ``lr_factor`` 0.3; or the loss bounces (``noise > noise_ratio``)
+       without a real fall (``trend_t > -trend_t``) while still near its start
+       (``total_fall < stuck_fall``), ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or
+       gradient-norm spikes (advice: clip with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with
+       ``update_ratios``, a loss stuck at its start (``total_fall < dead_fall`` after
+       ``2 * window`` steps, no real trend) while the weights move and the steps do not point
+       downhill (no ``alignment`` with ``alignment_t >= trend_t``), ``lr_factor`` 0.3.
+    3. ``too_low`` (``lr_factor`` 3.0), with a full window: when ``update_ratios`` are given, a
        loss that does not really fall while the weights stall (median update ratio below
-       ``stall_update_ratio``). Stalled weights also keep batch noise from reading as bouncing.
+       ``stall_update_ratio``, and steps that point downhill when ``step_alignments`` are given;
+       stalled weights also keep batch noise from reading as bouncing or a blow-up); or, when
+       ``step_alignments`` are given, a real fall (``trend_t <= -trend_t``) along steps that keep
+       pointing downhill (``alignment >= step_alignment`` with ``alignment_t >= trend_t``); or a
+       real fall that is too small (``fall < min_progress``) and not slowing down
+       (``recent_pace >= pace_ratio * overall_pace``).
 
     The evidence of ``too_high`` and ``too_low`` is the window's statistics: ``level``, ``noise``,
-    ``fall``, ``trend_t``, ``total_fall``, ``recent_pace``, ``overall_pace``, ``loss_spikes`` and,
-    when gradient norms are given, ``grad_spikes``.
+    ``fall``, ``trend_t``, ``total_fall``, ``recent_pace``, ``overall_pace``, ``elapsed_steps``,
+    ``loss_spikes``, ``peak_to_start`` and, when given, ``grad_spikes``, ``update_ratio``,
+    ``alignment`` and ``alignment_t`` (those two need 3 alignments in the window).
 
     Args:
         losses: training loss of each optimizer step, oldest first, the last one at ``step``.
@@ -67,7 +74,8 @@ def diagnose_training(
         grad_norms: total gradient norm of each step, oldest first (before clipping); non-finite
             norms, the steps the AMP grad scaler skipped, are ignored.
         initial_loss: smoothed training loss at the start of training (or after warmup). Without
-            it the start level is the median of the first ``smoothing_steps`` losses passed, so a
+            it the start level is the median of the first ``smoothing_steps`` losses passed, or the
+            first loss when lower (an LR far too high blows the loss up within those steps), so a
             smooth curve converging to its floor looks "slow from the start" when only a window
             is passed.
         initial_step: optimizer step at which ``initial_loss`` was taken.
@@ -75,6 +83,8 @@ def diagnose_training(
             (the median of those in the window's span is used; not every step need be measured).
         lr_to_peak: the current LR over the run's peak LR; below ``annealed_below`` a schedule is
             annealing it on purpose and ``too_low`` is not reported.
+        step_alignments: ``cos(-g[t+1], w[t+1] - w[t])`` of the steps ``t`` where it was measured
+            (those in the window's span; see :class:`DiagnosisRules`).
 
     Returns:
         The diagnosis of the highest priority that applies, or ``None`` when the curve looks healthy
@@ -96,12 +106,13 @@ def diagnose_training(
     values = check_floats("losses", losses)
     norms = None if grad_norms is None else check_floats("grad_norms", grad_norms)
     ratios = None if update_ratios is None else check_floats("update_ratios", update_ratios)
+    alignments = None if step_alignments is None else check_floats("step_alignments", step_alignments)
     check_int("step", step)
     check_int("epoch", epoch)
     check_int("initial_step", initial_step)
     _check_rules(rules)
     if initial_loss is None:
-        start = statistics.median(values[: rules.smoothing_steps]) if values else 0.0
+        start = min(values[0], statistics.median(values[: rules.smoothing_steps])) if values else 0.0
         elapsed = len(values) - 1 - (rules.smoothing_steps - 1) / 2
     else:
         start = check_number("initial_loss", initial_loss)
@@ -115,11 +126,17 @@ def diagnose_training(
             )
         elapsed = step - initial_step
 
-    found = _diverging(values, step=step, epoch=epoch, rules=rules)
+    found = _diverging(values, step=step, epoch=epoch, rules=rules, floor=rules.spike_floor * max(start, 0.0))
     if found is not None or len(values) < rules.window:
         return found
     curve = _read_curve(
-        values[-rules.window :], norms, rules=rules, start=start, elapsed=elapsed, ratios=ratios
+        values[-rules.window :],
+        norms,
+        rules=rules,
+        start=start,
+        elapsed=elapsed,
+        ratios=ratios,
+        alignments=alignments,
     )
     if curve is None:
         return None
@@ -140,9 +157,13 @@ class _Curve:
     total_fall: float
     recent_pace: float
     overall_pace: float
+    elapsed_steps: float
     loss_spikes: int
+    peak_to_start: float
     grad_spikes: int | None
     update_ratio: float | None
+    alignment: float | None
+    alignment_t: float | None
 
     def evidence(self) -> dict[str, float]:
         return {name: float(value) for name, value in asdict(self).items() if value is not None}
@@ -156,6 +177,7 @@ def _read_curve(
     start: float,
     elapsed: float,
     ratios: list[float] | None = None,
+    alignments: list[float] | None = None,
 ) -> _Curve | None:
     level = statistics.median(window)
     if level <= 0 or start <= 0:
@@ -169,6 +191,9 @@ def _read_curve(
     if grad_norms is not None:
         finite = [norm for norm in grad_norms[-rules.window :] if math.isfinite(norm)]
         grad_spikes = _spikes(finite, rules.grad_spike_factor, rules.smoothing_steps, floor=0.0)
+    alignment = alignment_t = None
+    if alignments is not None and len(alignments) >= 3:  # fewer leave no spread to judge them by
+        alignment, alignment_t = _mean_t(alignments)
     return _Curve(
         level=level,
         noise=spread / (math.sqrt(2.0) * level),
@@ -177,15 +202,21 @@ def _read_curve(
         total_fall=total_fall,
         recent_pace=-slope / level,
         overall_pace=total_fall / elapsed,
+        elapsed_steps=elapsed,
         loss_spikes=_spikes(
             window, rules.spike_factor, rules.smoothing_steps, floor=rules.spike_floor * start
         ),
+        peak_to_start=max(window) / start,
         grad_spikes=grad_spikes,
         update_ratio=statistics.median(ratios) if ratios else None,
+        alignment=alignment,
+        alignment_t=alignment_t,
     )
 
 
-def _diverging(losses: list[float], *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
+def _diverging(
+    losses: list[float], *, step: int, epoch: int, rules: DiagnosisRules, floor: float
+) -> Diagnosis | None:
     advice = (
         "Divide the LR by 10 and resume from the last good checkpoint; if it diverges again, clip "
         "gradients (`gradient_clip_val`) or lengthen the warmup."
@@ -204,7 +235,8 @@ def _diverging(losses: list[float], *, step: int, epoch: int, rules: DiagnosisRu
         return None
     smoothed = _running_medians(window, rules.smoothing_steps)
     best, last = min(smoothed), smoothed[-1]
-    if best <= 0 or last <= rules.divergence_factor * best:
+    # the floor keeps the jitter of a nearly fitted model (0.005 to 0.03) from reading as a blow-up
+    if best <= 0 or last <= rules.divergence_factor * best or last - best < floor:
         return None
     message = (
         f"The smoothed training loss rose to {last:.4g}, {last / best:.1f}x its best {best:.4g} "
@@ -215,23 +247,31 @@ def _diverging(losses: list[float], *, step: int, epoch: int, rules: DiagnosisRu
 
 
 def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
-    bouncing = (
-        curve.noise > rules.noise_ratio
-        and curve.trend_t > -rules.trend_t
-        and curve.total_fall < rules.stuck_fall
-        and not _stalled(curve, rules)
-    )
+    flat = curve.trend_t > -rules.trend_t
+    moving = not _stalled(curve, rules)
+    bouncing = curve.noise > rules.noise_ratio and flat and curve.total_fall < rules.stuck_fall and moving
     loss_spiking = curve.loss_spikes >= rules.spike_count
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
+    blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
+    # a flat loss at its start while the weights move is stuck, unless the steps still point downhill;
+    # a first window that flat may still be the slow start of a deep network, the second is not
     dead = (
         curve.update_ratio is not None
-        and not _stalled(curve, rules)
-        and curve.trend_t > -rules.trend_t
+        and moving
+        and flat
         and curve.total_fall < rules.dead_fall
+        and curve.elapsed_steps >= 2 * rules.window
+        and not _aligned(curve, rules)
     )
-    if not (bouncing or loss_spiking or grad_spiking or dead):
+    if not (blown_up or bouncing or loss_spiking or grad_spiking or dead):
         return None
     reasons = []
+    if blown_up:
+        reasons.append(
+            f"a training loss in the last {rules.window} steps blew up to {curve.peak_to_start:.1f}x its "
+            f"start level (limit {rules.blowup_factor:g}x): an update made the model far worse than "
+            "its initialisation"
+        )
     if dead:
         reasons.append(
             f"the training loss has not come down from its start ({curve.total_fall:+.1%}) although the "
@@ -252,9 +292,10 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
             f"the gradient norm spiked above {rules.grad_spike_factor:g}x its recent median on "
             f"{curve.grad_spikes} of the last {rules.window} steps"
         )
-    # A loss stuck near its start needs a real cut; spikes on a curve that still learns need less.
-    lr_factor = 0.3 if bouncing or dead else 0.5
-    advice = "Lower the LR about 3x (x0.3)" if bouncing or dead else "Halve the LR (x0.5)"
+    # A blow-up or a stuck loss needs a real cut; spikes on a curve that still learns need less.
+    cut = blown_up or bouncing or dead
+    lr_factor = 0.3 if cut else 0.5
+    advice = "Lower the LR about 3x (x0.3)" if cut else "Halve the LR (x0.5)"
     if dead:
         advice += "; a stuck model may need restarting from its initial weights"
     if grad_spiking:
@@ -267,11 +308,20 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
 
 def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
     advice = "Raise the LR 3 to 10 times (x3), or run the LR finder to pick it."
-    if _stalled(curve, rules) and curve.trend_t > -rules.trend_t and curve.total_fall < rules.stuck_fall:
+    # stalled weights of a model that blew up (dead units) do not point downhill: only slow ones do
+    stalled = _stalled(curve, rules) and (curve.alignment is None or _aligned(curve, rules))
+    if stalled and curve.trend_t > -rules.trend_t and curve.total_fall < rules.stuck_fall:
         message = (
             f"The LR looks too low: the weights barely move (each step changes them by "
             f"{curve.update_ratio:.1e} of their norm, below {rules.stall_update_ratio:.0e}) and the "
             f"training loss does not go down ({curve.fall:+.1%} over {rules.window} steps)."
+        )
+        return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
+    if curve.trend_t <= -rules.trend_t and _aligned(curve, rules, minimum=rules.step_alignment):
+        message = (
+            f"The LR looks too low: the gradient after each step still points the way the step went "
+            f"(alignment {curve.alignment:+.2f}, t = {curve.alignment_t:.1f}, at least "
+            f"{rules.step_alignment:g}), so longer steps would have lowered the loss further."
         )
         return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
     steady = curve.trend_t <= -rules.trend_t
@@ -289,3 +339,13 @@ def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> 
 
 def _stalled(curve: _Curve, rules: DiagnosisRules) -> bool:
     return curve.update_ratio is not None and curve.update_ratio < rules.stall_update_ratio
+
+
+def _aligned(curve: _Curve, rules: DiagnosisRules, *, minimum: float = 0.0) -> bool:
+    """The steps point downhill beyond doubt: mean alignment above ``minimum``, with t >= ``trend_t``."""
+    return (
+        curve.alignment is not None
+        and curve.alignment_t is not None
+        and curve.alignment >= minimum
+        and curve.alignment_t >= rules.trend_t
+    )
