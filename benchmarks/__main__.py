@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import overhead
+from benchmarks import diagnostics, finder, overhead, recipes, search
 from benchmarks._common import machine
 
 
@@ -20,6 +20,10 @@ def main() -> None:
         "",
     ]
     lines += overhead.run()
+    lines += finder.run()
+    lines += recipes.run()
+    lines += search.run()
+    lines += diagnostics.run()
     text = "\n".join(lines) + "\n"
     print(text)
     (Path(__file__).parent / "RESULTS.md").write_text(text)
