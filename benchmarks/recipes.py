@@ -1,0 +1,149 @@
+"""Time to accuracy: epochs until MNIST-1D test accuracy reaches 94%, automatic recipe against habits.
+
+The automatic recipe is the finder's ``peak`` suggestion as the peak LR of warmup + cosine (or of
+one-cycle) over a fixed budget of epochs. The habits: Adam at 1e-3, constant; and Lightning's
+finder suggestion, constant. Every recipe starts from the same weights per seed and is tested
+after every epoch on the 1000 test sequences.
+
+``python -m benchmarks.recipes [--quick]`` runs this benchmark alone.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from benchmarks._tasks import MNIST1D, accuracy, quiet_trainer
+from benchmarks.finder import MAX_LR, MIN_LR, lightnings, quiet
+from lightning_lr.finder import find_lr
+from lightning_lr.schedules import Constant, CosineDecay, OneCycle, Schedule, Warmup
+
+TARGET = 0.94
+"""The published small-CNN accuracy on MNIST-1D."""
+
+
+class EpochTest(pl.Callback):
+    """Test accuracy after every training epoch."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.accuracies: list[float] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.accuracies.append(accuracy(pl_module, self.loader))
+        pl_module.train()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    lr: Callable[[int], float | None]  # seed -> peak LR
+    schedule: Schedule
+    epochs: int
+
+
+def finder_peak(seed: int) -> float | None:
+    model = MNIST1D.fresh_model(seed)
+    found = find_lr(model, datamodule=MNIST1D.data(), min_lr=MIN_LR, max_lr=MAX_LR, enable_progress_bar=False)
+    return found.suggestions["peak"].lr
+
+
+def curve(recipe: Recipe, seed: int, limit: int | None) -> tuple[float | None, list[float]]:
+    lr = recipe.lr(seed)
+    if lr is None:
+        return None, []
+    model = MNIST1D.fresh_model(seed, lr, recipe.schedule)
+    data = MNIST1D.data()
+    data.setup("fit")
+    tester = EpochTest(data.test_dataloader())
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = quiet_trainer(
+            folder,
+            max_epochs=recipe.epochs,
+            limit_train_batches=limit,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            callbacks=[tester],
+        )
+        trainer.fit(model, datamodule=data)
+    return lr, tester.accuracies
+
+
+def first_epoch(accuracies: list[float]) -> int | None:
+    return next((epoch + 1 for epoch, value in enumerate(accuracies) if value >= TARGET), None)
+
+
+def run(quick: bool = False) -> list[str]:
+    torch.set_num_threads(2)
+    seeds = (0,) if quick else (0, 1, 2)
+    budget, long = (2, 2) if quick else (10, 30)
+    limit = 3 if quick else None
+    peaks: dict[int, float | None] = {}
+
+    def peak(seed: int) -> float | None:
+        if seed not in peaks:
+            peaks[seed] = finder_peak(seed)
+        return peaks[seed]
+
+    cosine = Warmup(CosineDecay(1.0), 0.05)
+    recipes = [
+        Recipe(f"finder `peak` -> warmup 5% + cosine, {budget} epochs", peak, cosine, budget),
+        Recipe(f"finder `peak` -> one-cycle, {budget} epochs", peak, OneCycle(1.0), budget),
+        Recipe(f"finder `peak` -> warmup 5% + cosine, {2 * budget} epochs", peak, cosine, 2 * budget),
+        Recipe("Adam(W) 1e-3, constant", lambda seed: 1e-3, Constant(), long),
+        Recipe(
+            "Lightning's finder suggestion, constant",
+            lambda seed: lightnings(MNIST1D, seed, 100),
+            Constant(),
+            long,
+        ),
+    ]
+    rows = []
+    with quiet():
+        for recipe in recipes:
+            firsts, finals, lrs = [], [], []
+            for seed in seeds:
+                lr, accuracies = curve(recipe, seed, limit)
+                lrs.append(lr)
+                firsts.append(first_epoch(accuracies))
+                finals.append(accuracies[-1] if accuracies else float("nan"))
+            rows.append((recipe, lrs, firsts, finals))
+            print(
+                f"{recipe.name}: lrs {lrs}, first epoch at {TARGET:.0%}: {firsts}, final {finals}", flush=True
+            )
+    lines = [
+        "## Time to accuracy",
+        "",
+        f"Epochs until MNIST-1D test accuracy first reaches {TARGET:.0%} (tested after every epoch), "
+        f"seeds {list(seeds)}; AdamW, weight decay 0.01, batch 100, the same initial weights per seed.",
+        "",
+        "| recipe | LR per seed | epochs to 94% per seed | reached | final test accuracy | epochs run |",
+        "|---|---|---|---|---|---|",
+    ]
+    for recipe, lrs, firsts, finals in rows:
+        reached = sum(first is not None for first in firsts)
+        shown_lrs = ", ".join("none" if lr is None else f"{lr:.3g}" for lr in lrs)
+        shown = ", ".join("-" if first is None else str(first) for first in firsts)
+        mean = statistics.fmean(finals) if finals else float("nan")
+        count = f"{reached}/{len(seeds)}"
+        lines.append(f"| {recipe.name} | {shown_lrs} | {shown} | {count} | {mean:.3f} | {recipe.epochs} |")
+    automatic = [first for first in rows[0][2] if first is not None]
+    met = len(automatic) == len(seeds) and max(automatic) <= 10
+    lines += [
+        "",
+        f"Target: the automatic recipe (first row) reaches {TARGET:.0%} within 10 epochs on every seed: "
+        + ("**met**." if met else "**missed**: see the rows above for where it lands."),
+        "",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(run(quick="--quick" in sys.argv[1:])))
