@@ -94,7 +94,33 @@ class MNIST1DDataModule(pl.LightningDataModule):
         return DataLoader(self.test_set, batch_size=500)
 
 
-class MNIST1DClassifier(ConfigureOptimizersMixin, pl.LightningModule):
+class ClassificationSteps(pl.LightningModule):
+    """Training, validation and test steps of a classifier: cross-entropy, and accuracy logged.
+
+    Logs ``<stage>_loss`` (per step and epoch in training) and ``<stage>_acc`` (per epoch).
+    """
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        accuracy = (logits.argmax(dim=1) == y).float().mean()
+        on_step = stage == "train"
+        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train")
+        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+
+class MNIST1DClassifier(ConfigureOptimizersMixin, ClassificationSteps):
     """The published MNIST-1D CNN: three strided 1-D convolutions and a linear head.
 
     Every optimizer/schedule argument is read by :class:`ConfigureOptimizersMixin`; ``optimizer``
@@ -133,25 +159,6 @@ class MNIST1DClassifier(ConfigureOptimizersMixin, pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.head(self.features(x.unsqueeze(1)))
         return logits
-
-    def _step(self, batch: Any, stage: str) -> torch.Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = nn.functional.cross_entropy(logits, y)
-        accuracy = (logits.argmax(dim=1) == y).float().mean()
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train")
-        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "train")
-        return loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "test")
 
 
 @functools.lru_cache(maxsize=1)
@@ -317,7 +324,7 @@ class TorchvisionDataModule(pl.LightningDataModule):
         return DataLoader(self.test_set, batch_size=500, num_workers=self.num_workers)
 
 
-class ImageClassifier(ConfigureOptimizersMixin, pl.LightningModule):
+class ImageClassifier(ConfigureOptimizersMixin, ClassificationSteps):
     """A small VGG-style CNN for images of any size, with every mixin hparam.
 
     ``features`` holds one block per entry of ``widths`` (``block1``, ``block2``, ...), each
@@ -388,22 +395,3 @@ class ImageClassifier(ConfigureOptimizersMixin, pl.LightningModule):
         pooled = self.features(x).mean(dim=(2, 3))
         logits: torch.Tensor = self.head(pooled)
         return logits
-
-    def _step(self, batch: Any, stage: str) -> torch.Tensor:
-        x, y = batch
-        logits = self(x)
-        loss = nn.functional.cross_entropy(logits, y)
-        accuracy = (logits.argmax(dim=1) == y).float().mean()
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train")
-        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=stage != "train")
-        return loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "test")
