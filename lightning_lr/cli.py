@@ -23,7 +23,8 @@ from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
-from lightning_lr.finder.sweep import LRFinderResult, find_lr
+from lightning_lr.finder.result import LRFinderResult
+from lightning_lr.finder.sweep import find_lr
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import LRPlan, PlanAtTrainStart
 

@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from lightning_lr.preview import LRPlan
 
 if TYPE_CHECKING:
-    from lightning_lr.finder.sweep import LRFinderResult
+    from lightning_lr.finder.result import LRFinderResult
     from lightning_lr.search.result import SearchResult
 
 _MARKERS = {"steepest": "v", "valley": "o", "minimum": "s", "peak": "*"}

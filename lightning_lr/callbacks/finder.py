@@ -14,7 +14,8 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_int, fail
 from lightning_lr.callbacks._adjust import scale_lrs
-from lightning_lr.finder.sweep import FinderSettings, LRFinderResult, SweepMode, range_test, report
+from lightning_lr.finder.result import FinderSettings, LRFinderResult, SweepMode, report
+from lightning_lr.finder.sweep import range_test
 
 
 class LRFinder(pl.Callback):

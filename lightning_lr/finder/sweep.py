@@ -2,149 +2,23 @@
 
 from __future__ import annotations
 
-import math
-import random
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_only
 from torch.optim import Optimizer
 from tqdm import tqdm
 from typing_extensions import override
 
-from lightning_lr._validate import check_choice, check_int, check_positive, check_range, fail
+from lightning_lr.finder._state import restore, snapshot
 from lightning_lr.finder.curve import Suggestion, smooth, usable_count
+from lightning_lr.finder.result import FinderSettings, LRFinderResult, SweepMode, report
 from lightning_lr.finder.rules import RULES, suggest_all
-
-SweepMode = Literal["exponential", "linear"]
-
-
-def sweep_lrs(min_lr: float, max_lr: float, num_steps: int, mode: SweepMode = "exponential") -> list[float]:
-    """The LR of each sweep step: ``min * (max / min) ** (k / (n - 1))`` (exponential) or linear.
-
-    Example:
-        >>> [round(lr, 6) for lr in sweep_lrs(1e-3, 1e-1, 3)]
-        [0.001, 0.01, 0.1]
-    """
-    last = num_steps - 1
-    if mode == "linear":
-        return [min_lr + (max_lr - min_lr) * k / last for k in range(num_steps)]
-    return [min_lr * (max_lr / min_lr) ** (k / last) for k in range(num_steps)]
-
-
-@dataclass(frozen=True)
-class FinderSettings:
-    """How a range test sweeps and reads its curve; validated on construction.
-
-    Args:
-        min_lr: first LR of the sweep.
-        max_lr: last LR of the sweep.
-        num_steps: optimizer steps of the sweep (at least 10).
-        mode: ``"exponential"`` (evenly on a log scale, the usual) or ``"linear"``.
-        stop_factor: stop once the smoothed loss exceeds this multiple of its best.
-        beta: smoothing of the loss (bias-corrected exponential moving average).
-        rule: the rule a result's ``suggestion`` reports (``steepest``, ``valley``, ``minimum``
-            or ``peak``); all are computed.
-
-    Example:
-        >>> [f"{lr:g}" for lr in FinderSettings(min_lr=1e-4, max_lr=1.0, num_steps=13).lrs()[::3]]
-        ['0.0001', '0.001', '0.01', '0.1', '1']
-    """
-
-    min_lr: float = 1e-7
-    max_lr: float = 10.0
-    num_steps: int = 100
-    mode: SweepMode = "exponential"
-    stop_factor: float = 4.0
-    beta: float = 0.98
-    rule: str = "valley"
-
-    def __post_init__(self) -> None:
-        check_positive("min_lr", self.min_lr)
-        check_positive("max_lr", self.max_lr)
-        if self.max_lr <= self.min_lr:
-            raise fail(
-                "max_lr",
-                self.max_lr,
-                f"must be greater than `min_lr`={self.min_lr!r}",
-                "Sweep upwards, e.g. 1e-7 to 10.",
-            )
-        check_int("num_steps", self.num_steps, 10, "A range test needs at least 10 steps; 100 is usual.")
-        check_choice("mode", self.mode, ("exponential", "linear"))
-        check_range("stop_factor", self.stop_factor, 1.0, math.inf, low_open=True, high_open=True)
-        check_range("beta", self.beta, 0.0, 1.0, high_open=True)
-        check_choice("rule", self.rule, tuple(RULES))
-
-    def lrs(self) -> list[float]:
-        """The LR of each planned step."""
-        return sweep_lrs(self.min_lr, self.max_lr, self.num_steps, self.mode)
-
-
-@dataclass
-class LRFinderResult:
-    """What a range test saw and what it suggests.
-
-    Attributes:
-        lrs: the LR of each step that ran (of the first param group; the others kept their ratio).
-        losses: the training loss each of those optimizer steps saw.
-        suggestions: every rule's :class:`~lightning_lr.finder.rules.Suggestion`.
-        rule: the rule :attr:`suggestion` reports.
-        stopped_early: the loss blew up before the last step.
-        smoothed: the smoothed losses the rules read.
-        configured_lr: the first group's LR as the model configured it (its scheduler's base LR),
-            before the sweep took over; :meth:`factor` relates a suggestion to it.
-    """
-
-    lrs: list[float]
-    losses: list[float]
-    suggestions: dict[str, Suggestion]
-    rule: str = "valley"
-    stopped_early: bool = False
-    smoothed: list[float] = field(default_factory=list)
-    configured_lr: float | None = None
-
-    @property
-    def suggestion(self) -> float | None:
-        """The default rule's LR, or ``None`` when it could make none (see its ``reason``)."""
-        return self.suggestions[self.rule].lr
-
-    def factor(self, reference: float | None = None) -> float | None:
-        """What to multiply the LRs by to run at the suggestion, or ``None`` without one.
-
-        ``reference`` is the first group's current base LR (default: :attr:`configured_lr`); every
-        group scales by the same factor, so LR multipliers and scaling rules keep their ratios.
-        """
-        reference = self.configured_lr if reference is None else reference
-        if self.suggestion is None or not reference:
-            return None
-        return self.suggestion / reference
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (lists, numbers, strings): for logs, checkpoints and broadcasts."""
-        data = asdict(self)
-        data["suggestions"] = {name: asdict(value) for name, value in self.suggestions.items()}
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LRFinderResult:
-        """The inverse of :meth:`to_dict`."""
-        suggestions = {name: Suggestion(**value) for name, value in data["suggestions"].items()}
-        return cls(**{**data, "suggestions": suggestions})
-
-    def plot(self, path: str | Path, *, title: str = "LR range test") -> Path:
-        """Draw loss against LR (log scale) with each rule's suggestion marked; write a PNG."""
-        from lightning_lr.plot import plot_lr_finder
-
-        return plot_lr_finder(self, path, title=title)
-
 
 Reduce = Callable[[torch.Tensor], torch.Tensor]
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
@@ -305,7 +179,7 @@ def range_test(
     ``reduce`` combines each step's loss across processes (the mean over DDP ranks), so that every
     rank records the same curve, stops at the same step and reads the same suggestions.
     """
-    saved = _snapshot(model)
+    saved = snapshot(model)
     datamodule_trainer = getattr(datamodule, "trainer", None)
     progress = enable_progress_bar
     if progress is None:
@@ -318,7 +192,7 @@ def range_test(
                 warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")
                 runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
     finally:
-        _restore(model, saved)
+        restore(model, saved)
         if datamodule is not None:
             datamodule.trainer = datamodule_trainer
     lrs, losses = sweep.lrs[: len(sweep.losses)], sweep.losses
@@ -331,14 +205,6 @@ def range_test(
         smooth(losses, settings.beta),
         sweep.configured_lr,
     )
-
-
-def report(result: LRFinderResult) -> None:
-    """Print every rule's suggestion and its reason (on rank zero)."""
-    for name, suggestion in result.suggestions.items():
-        value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
-        default = " (default)" if name == result.rule else ""
-        rank_zero_info(f"LR finder: {name}{default}: {value} ({suggestion.reason})")
 
 
 def _suggestions(
@@ -377,33 +243,3 @@ def _sweep_settings(trainer: pl.Trainer | None, scratch: str, num_steps: int) ->
         settings["gradient_clip_val"] = trainer.gradient_clip_val
         settings["gradient_clip_algorithm"] = trainer.gradient_clip_algorithm
     return settings
-
-
-def _snapshot(model: pl.LightningModule) -> dict[str, Any]:
-    try:
-        attached = model.trainer
-    except RuntimeError:
-        attached = None
-    return {
-        "weights": {name: value.detach().clone() for name, value in model.state_dict().items()},
-        "device": next((p.device for p in model.parameters()), None),
-        "training": model.training,
-        "trainer": attached,
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-    }
-
-
-def _restore(model: pl.LightningModule, saved: dict[str, Any]) -> None:
-    if saved["device"] is not None:
-        model.to(saved["device"])  # the sweep's Trainer moves the model to the CPU when it ends
-    model.load_state_dict(saved["weights"])
-    model.train(saved["training"])
-    model.trainer = saved["trainer"]
-    torch.set_rng_state(saved["torch"])
-    if saved["cuda"] is not None:
-        torch.cuda.set_rng_state_all(saved["cuda"])
-    random.setstate(saved["python"])
-    np.random.set_state(saved["numpy"])
