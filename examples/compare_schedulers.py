@@ -33,7 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lightning_lr import LRLogger
-from lightning_lr.demo import DigitsDataModule, ImageClassifier, TorchvisionDataModule
+from lightning_lr.demo_images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
 from lightning_lr.schedules import (
     CosineDecay,
     Cyclic,

@@ -36,7 +36,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lightning_lr import LRDiagnostics
-from lightning_lr.demo import DigitsDataModule, ImageClassifier, TorchvisionDataModule
+from lightning_lr.demo_images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
 
 LEARNING_RATES = (1e-1, 1e-3, 3e-4, 6.25e-5)
 
