@@ -20,8 +20,8 @@ from lightning_lr import schedules
 from lightning_lr.cli import main, search_command
 from lightning_lr.search import SearchResult, SearchSpace, TrialPruning, search_lr
 from lightning_lr.search.pruning import trial_score
+from lightning_lr.search.samplers import make_pruner, make_sampler
 from lightning_lr.search.space import hparams_to_cli_args
-from lightning_lr.search.study import make_pruner, make_sampler
 
 MAX_EPOCHS = 3
 FAST: dict[str, Any] = {

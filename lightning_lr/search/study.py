@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
-import sys
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning.pytorch as pl
 import optuna
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_lr._validate import check_choice, check_int, check_positive, fail
+from lightning_lr.search.progress import quiet_logs, search_progress
 from lightning_lr.search.pruning import Mode, Score, TrialPruning
 from lightning_lr.search.result import SearchResult
+from lightning_lr.search.samplers import PrunerName, SamplerName, make_pruner, make_sampler
 from lightning_lr.search.space import SearchSpace
 from lightning_lr.search.storage import open_storage, open_study
-
-SamplerName = Literal["grid", "random", "tpe", "gp", "cmaes"]
-PrunerName = Literal["median", "hyperband", "none"]
-SAMPLERS: tuple[str, ...] = ("grid", "random", "tpe", "gp", "cmaes")
-PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
 
 TrialFit = Callable[[dict[str, Any], TrialPruning, Path], None]
 """Fits one trial: its hparams, the pruning callback its Trainer must have, and its directory."""
@@ -265,102 +256,3 @@ def check_study_name(study_name: Any) -> str:
             "study_name", study_name, "names a directory and a file, so it cannot hold path separators"
         )
     return study_name
-
-
-def make_sampler(
-    sampler: str | optuna.samplers.BaseSampler, space: SearchSpace, seed: int | None
-) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler a name stands for, seeded with ``seed``; a sampler passes through."""
-    if isinstance(sampler, optuna.samplers.BaseSampler):
-        return sampler
-    check_choice("sampler", sampler, SAMPLERS)
-    if sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
-    if sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if sampler == "cmaes":
-        if len(space.continuous) < 2:
-            raise fail(
-                "sampler",
-                sampler,
-                f"needs two continuous axes at least, and the space has {list(space.continuous)} "
-                "(CMA-ES cannot search one; Optuna would silently sample at random)",
-                "Add a second axis (`weight_decay` or `warmup`), or use sampler='tpe'.",
-            )
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def make_pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int | None) -> optuna.pruners.BasePruner:
-    """The Optuna pruner a name stands for (steps are epochs); a pruner passes through."""
-    if isinstance(pruner, optuna.pruners.BasePruner):
-        return pruner
-    check_choice("pruner", pruner, PRUNERS)
-    if pruner == "median":
-        # three full curves before judging, and never on the first epoch alone
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs or "auto")
-    return optuna.pruners.NopPruner()
-
-
-@contextlib.contextmanager
-def quiet_logs() -> Iterator[None]:
-    """Optuna's and Lightning's info messages off for the search (warnings stay), restored after."""
-    verbosity = optuna.logging.get_verbosity()
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            yield
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
-class SearchProgress:
-    """A bar over this worker's trials in Lightning's look; an Optuna callback after each trial."""
-
-    def __init__(self, total: int, monitor: str, *, enabled: bool) -> None:
-        self.monitor = monitor
-        self.bar: Tqdm | None = None
-        if enabled and getattr(rank_zero_only, "rank", 0) == 0:
-            self.bar = Tqdm(
-                total=total,
-                desc="Search",
-                file=sys.stdout,
-                dynamic_ncols=True,
-                smoothing=0,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} trials "
-                "[{elapsed}<{remaining}{postfix}]",
-            )
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if self.bar is None:
-            return
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if done:
-            top = study.best_trial
-            text = f"best {self.monitor}={top.value:.4g} at lr={top.params['lr']:.3g}"
-            self.bar.set_postfix_str(text, refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-@contextlib.contextmanager
-def search_progress(total: int, monitor: str, *, enabled: bool) -> Iterator[SearchProgress]:
-    progress = SearchProgress(total, monitor, enabled=enabled)
-    try:
-        yield progress
-    finally:
-        progress.close()
