@@ -98,7 +98,8 @@ def _plateau_model() -> ReliabilityModel:
     return ReliabilityModel(schedule=plateau, interval="epoch", faults={21: 100.0})
 
 
-@pytest.mark.parametrize("stop_at", [13, 19])
+# 8 batches per epoch: 13 and 19 mid-epoch, 16 after the last batch of epoch 1, before its validation
+@pytest.mark.parametrize("stop_at", [13, 16, 19])
 def test_a_plateau_resumed_mid_epoch_reduces_on_the_same_epochs(tmp_path: Path, stop_at: int) -> None:
     pl.seed_everything(0)
     full = _plateau_model()

@@ -1,34 +1,106 @@
-"""PlateauResume: the epoch-end step of ReduceLROnPlateau that Lightning drops after a resume."""
+"""PlateauResume: the epoch-end steps of ReduceLROnPlateau that Lightning drops after a resume."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import lightning.pytorch as pl
 from typing_extensions import override
 
 
 class PlateauResume(pl.Callback):
-    """Step epoch-interval plateau schedulers at the end of the epoch a run resumed in.
+    """Take the epoch-end steps of plateau schedulers that Lightning skips around a resume.
 
-    Lightning does not step ``ReduceLROnPlateau`` at the end of the first epoch after a resume
-    (the fit loop skips it while it is restarting, because the metrics of a finished epoch are not
-    in the checkpoint). After a checkpoint saved mid-epoch, or after the last batch of an epoch but
-    before its validation, as ``ModelCheckpoint(every_n_train_steps=...)`` saves them, that epoch's
-    validation does run after the resume, and its step is simply lost: the resumed run lowers the
-    LR one plateau later than the uninterrupted run, or not at all. This callback takes that step,
-    with the metric the validation just logged, exactly when Lightning skips it; when the metric is
-    not there (the checkpoint was saved after the epoch's validation), it does nothing, as
-    Lightning. ``ConfigureOptimizersMixin`` adds it for plateau schedules.
+    Two steps go missing when a run resumes from a checkpoint written mid-epoch, as
+    ``ModelCheckpoint(every_n_train_steps=...)`` writes them:
+
+    * Lightning does not step ``ReduceLROnPlateau`` at the end of the epoch the run resumes in
+      (the fit loop skips it while it is restarting). That epoch's validation runs, so this
+      callback takes the step with the metric it just logged, exactly when Lightning skips it.
+    * A checkpoint written after the last training batch of an epoch but before that epoch's
+      validation resumes straight into the next epoch: Lightning never runs the pending
+      validation, so the decision it feeds is lost. The checkpoint records that the validation
+      was pending; on resume, when Lightning closes that epoch again (without batches), this
+      callback runs the validation on the restored weights (through the fit's own validation
+      loop, so callbacks and loggers see it as the uninterrupted run did) and then steps the
+      plateau schedulers with its metric.
+
+    A checkpoint written after the epoch's validation needs neither: Lightning resumes past it.
+    ``ConfigureOptimizersMixin`` adds this callback for plateau schedules; every rank does the same
+    work, so it is safe under DDP.
     """
+
+    def __init__(self) -> None:
+        self._trainer: pl.Trainer | None = None
+        self._validated_since_batch = False
+        self._pending_epoch: int | None = None
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    @override
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        self._validated_since_batch = False
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._validated_since_batch = True
+
+    def _validation_pending(self) -> int | None:
+        """The epoch whose end-of-epoch validation has not run yet, when saving after its last batch."""
+        trainer = self._trainer
+        if trainer is None or not trainer.training or self._validated_since_batch:
+            return None
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or not trainer.enable_validation:
+            return None
+        every = trainer.check_val_every_n_epoch
+        if every is None or (trainer.current_epoch + 1) % every:
+            return None
+        return trainer.current_epoch
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"pending_validation_epoch": self._validation_pending()}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending_epoch = state_dict.get("pending_validation_epoch")
+
+    def _plateau_configs(self, trainer: pl.Trainer, epoch: int) -> list[Any]:
+        return [
+            config
+            for config in trainer.lr_scheduler_configs
+            if config.reduce_on_plateau
+            and config.interval == "epoch"
+            and config.monitor is not None
+            and (epoch + 1) % config.frequency == 0
+        ]
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pending, self._pending_epoch = self._pending_epoch, None
         if not trainer.fit_loop.restarting:
             return
-        for config in trainer.lr_scheduler_configs:
-            if not config.reduce_on_plateau or config.interval != "epoch" or config.monitor is None:
-                continue
-            if (trainer.current_epoch + 1) % config.frequency:
-                continue
+        # After a checkpoint written between an epoch's last batch and its validation, Lightning
+        # resumes by ending that epoch again, without batches and without validating: this is
+        # where the uninterrupted run validated and stepped.
+        epoch = trainer.current_epoch
+        if pending is not None:
+            self._validate(trainer)
+            epoch = pending
+        for config in self._plateau_configs(trainer, epoch):
             value = trainer.callback_metrics.get(config.monitor)
             if value is not None:
                 pl_module.lr_scheduler_step(config.scheduler, value)
+
+    @staticmethod
+    def _validate(trainer: pl.Trainer) -> None:
+        """Run the fit's own validation loop once, as the epoch loop does at an epoch's end."""
+        val_loop = trainer.fit_loop.epoch_loop.val_loop
+        val_loop.restarting = False  # a fresh pass over the validation data, not a continuation
+        trainer.validating = True
+        try:
+            val_loop.run()
+        finally:
+            trainer.training = True
