@@ -235,6 +235,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     parser.add_argument("--score", default="best", help="judge a trial by its best or last value")
     parser.add_argument("--seed", type=int, default=None, help="seed of the sampler")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before no new trial starts")
+    parser.add_argument("--first-lr", type=float, default=None, help="the first trial's LR, e.g. find-lr's")
     parser.add_argument("-o", "--output", default=None, help="PNG to write (default: next to the database)")
     options, overrides = parser.parse_known_args(list(argv))
     space = SearchSpace(
@@ -260,6 +261,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         seed=options.seed,
         timeout=options.timeout,
         score=options.score,
+        first_lr=options.first_lr,
     )
     print(result.table())
     if result.best_lr is None:

@@ -389,6 +389,8 @@ def test_cli_search_runs_a_config_and_a_second_run_joins_the_study(
         "cosine,wsd",
         "--seed",
         "0",
+        "--first-lr",
+        "0.02",
         *SMALL_CONFIG,
     ]
     first = search_command([*command, "--n-trials", "2"])
@@ -405,6 +407,8 @@ def test_cli_search_runs_a_config_and_a_second_run_joins_the_study(
         storage=f"sqlite:///{tmp_path / 'lightning_lr_search' / 'lightning-lr-search.db'}",
     )
     assert [trial.number for trial in study.trials] == [0, 1, 2]
+    # the first trial ran at --first-lr, and the second run, given it again, did not repeat it
+    assert [trial.params["lr"] == 0.02 for trial in study.trials] == [True, False, False]
     assert "| 2 |" in printed
     for number in range(3):
         (log_dir,) = (tmp_path / "lightning_lr_search" / "lightning-lr-search" / f"trial_{number}").glob(
@@ -413,3 +417,27 @@ def test_cli_search_runs_a_config_and_a_second_run_joins_the_study(
         hparams = (log_dir / "hparams.yaml").read_text()
         assert f"lr: {study.trials[number].params['lr']}" in hparams
         assert "class_path: lightning_lr.schedules." in hparams
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"first_lr": 0.5}, r"`first_lr` lies outside the searched LR range \[0.001, 0.1\], got 0.5\. Widen"),
+        ({"first_lr": -1.0}, r"`first_lr` must be > 0, got -1.0"),
+        ({"first_lr": float("nan")}, r"`first_lr` must be finite, got nan"),
+        ({"first_lr": 0.01, "sampler": "grid"}, r"`first_lr` cannot be combined with the grid.*got 0.01"),
+    ],
+)
+def test_a_bad_first_lr_is_refused_before_any_training(
+    tmp_path: Path, settings: dict[str, Any], message: str
+) -> None:
+    never = NeverBuilt()
+    with pytest.raises(ValueError, match=message):
+        search_lr(never, space=SearchSpace(lr=(1e-3, 1e-1)), run_dir=tmp_path, progress_bar=False, **settings)
+    assert never.calls == 0
+
+
+def test_the_first_trial_runs_at_first_lr_and_tpe_goes_on_from_there(tmp_path: Path) -> None:
+    result = search(tmp_path, space=SearchSpace(lr=(1e-3, 1e-1)), n_trials=3, first_lr=0.0123, seed=0)
+    lrs = [row.params["lr"] for row in sorted(result.trials, key=lambda row: row.number)]
+    assert lrs[0] == 0.0123 and 0.0123 not in lrs[1:] and len(set(lrs)) == 3

@@ -44,6 +44,7 @@ def search_lr(
     progress_bar: bool = True,
     timeout: float | None = None,
     score: Score = "best",
+    first_lr: float | None = None,
 ) -> SearchResult:
     """Search the peak LR (and optionally weight decay, warmup, schedule family) with Optuna.
 
@@ -77,6 +78,9 @@ def search_lr(
         progress_bar: show a bar over this worker's trials (rank zero only).
         timeout: stop starting trials after this many seconds.
         score: judge a trial by its ``"best"`` or ``"last"`` monitored value.
+        first_lr: the LR of the study's first trial, e.g. the LR finder's suggestion, so the
+            sampler starts from a good point (other searched axes are sampled). Enqueued once per
+            study: workers joining it, or a second run, do not repeat it. Not with ``"grid"``.
 
     Returns:
         The best LR and parameters, and every trial of the study.
@@ -115,6 +119,7 @@ def search_lr(
         progress_bar=progress_bar,
         timeout=timeout,
         score=score,
+        first_lr=first_lr,
         max_epochs=max_epochs if isinstance(max_epochs, int) and max_epochs > 0 else None,
     )
 
@@ -170,6 +175,7 @@ def run_study(
     progress_bar: bool = True,
     timeout: float | None = None,
     score: Score = "best",
+    first_lr: float | None = None,
     max_epochs: int | None = None,
 ) -> SearchResult:
     """Create or join the study and run ``n_trials`` trials, each fitted by ``fit``.
@@ -193,10 +199,14 @@ def run_study(
     if timeout is not None:
         check_positive("timeout", timeout, "Use None for no time limit.")
     chosen_sampler = make_sampler(sampler, space, seed)
+    if first_lr is not None:
+        check_first_lr(first_lr, space, chosen_sampler)
     chosen_pruner = make_pruner(pruner, max_epochs)
     opened, url = open_storage(storage, run_path, study_name)
     with quiet_logs():
         study = open_study(opened, study_name, mode, chosen_sampler, chosen_pruner)
+        if first_lr is not None:
+            study.enqueue_trial({"lr": float(first_lr)}, skip_if_exists=True)
         objective = Objective(fit, space, monitor, mode, score, run_path / study_name, seed)
         total = n_trials
         if isinstance(chosen_sampler, optuna.samplers.GridSampler):
@@ -204,6 +214,26 @@ def run_study(
         with search_progress(total, monitor, enabled=progress_bar) as progress:
             study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
     return SearchResult.from_study(study, monitor=monitor, mode=mode, storage_url=url)
+
+
+def check_first_lr(first_lr: float, space: SearchSpace, sampler: optuna.samplers.BaseSampler) -> None:
+    """``first_lr`` must be a number inside the space's LR range, and the sampler not a grid."""
+    low, high = space.lr
+    check_positive("first_lr", first_lr, "Pass the LR to start from, e.g. the finder's suggestion.")
+    if not low <= first_lr <= high:
+        raise fail(
+            "first_lr",
+            first_lr,
+            f"lies outside the searched LR range [{low:g}, {high:g}]",
+            "Widen SearchSpace(lr=...) to include it, or start from another LR.",
+        )
+    if isinstance(sampler, optuna.samplers.GridSampler):
+        raise fail(
+            "first_lr",
+            first_lr,
+            "cannot be combined with the grid sampler, which visits its own points",
+            "Drop first_lr, or use sampler='tpe'.",
+        )
 
 
 @dataclass(frozen=True)
