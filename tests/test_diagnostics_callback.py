@@ -16,6 +16,7 @@ from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_lr import LRDiagnostics, Warmup
+from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import Constant, CosineDecay, WarmupStableDecay
@@ -182,3 +183,40 @@ def test_a_state_saved_before_alignments_were_measured_still_loads() -> None:
 def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         LRDiagnostics(**kwargs)
+
+
+class _Doubled(TinyRegression):
+    """Logs a metric that is not the loss it returns."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        self.log("doubled", loss * 2)
+        return loss
+
+
+class _Logged(pl.Callback):
+    def __init__(self, name: str) -> None:
+        self.name, self.values = name, []  # type: ignore[var-annotated]
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.values.append(float(trainer.callback_metrics[self.name]))
+
+
+@pytest.mark.parametrize(("model", "metric"), [(TinyRegression, "train_loss"), (_Doubled, "doubled")])
+def test_the_losses_judged_are_the_logged_ones_whether_or_not_training_step_returns_them(
+    make_trainer: MakeTrainer, model: type[TinyRegression], metric: str
+) -> None:
+    # the callback reads the returned loss only after checking it is the logged value
+    logged = _Logged(metric)
+    diagnostics = LRDiagnostics(train_metric=metric, rules=RULES, check_every_n_steps=100)
+    make_trainer(max_steps=12, callbacks=[logged, diagnostics], limit_val_batches=0).fit(model())
+    assert diagnostics.state_dict()["losses"] == logged.values and len(logged.values) == 12
+
+
+def test_the_total_norm_is_torchs_over_mixed_shapes_and_dtypes() -> None:
+    generator = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(3, 4, generator=generator), torch.randn(5, generator=generator)]
+    tensors += [torch.randn(2, 2, generator=generator).double(), torch.zeros(1)]
+    expected = torch.nn.utils.get_total_norm([t.double() for t in tensors])
+    assert total_norm(tensors).dtype == torch.float32
+    assert torch.allclose(total_norm(tensors).double(), expected, rtol=1e-6)

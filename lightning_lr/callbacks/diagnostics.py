@@ -15,6 +15,7 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
+from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import Diagnosis, DiagnosisRules, diagnose_evaluations, diagnose_training
 
@@ -94,6 +95,7 @@ class LRDiagnostics(pl.Callback):
         self._initial: float | None = None
         self._initial_step = 0
         self._metric_checked = False
+        self._loss_is_returned: bool | None = None
 
     # --- collecting ------------------------------------------------------------------------------
 
@@ -103,6 +105,7 @@ class LRDiagnostics(pl.Callback):
         self._parameters = [p for p in pl_module.parameters() if p.requires_grad]
         self._start_step = warmup_end(trainer)
         self._metric_checked = False
+        self._loss_is_returned = None
 
     @override
     def on_before_optimizer_step(
@@ -114,7 +117,7 @@ class LRDiagnostics(pl.Callback):
                 self._metric_checked = True
             grads = [p.grad for p in self._parameters if p.grad is not None]
             if grads:
-                self._grad_norms.append(torch.nn.utils.get_total_norm(grads))
+                self._grad_norms.append(total_norm(grads))
             if self._step_taken is not None:
                 self._align(*self._step_taken)
                 self._step_taken = None
@@ -139,10 +142,11 @@ class LRDiagnostics(pl.Callback):
             self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
             self._step_taken = (step, deltas)
             self._before = None
-        loss = self._metric(trainer, self.train_metric, step_variant=True)
-        self._losses.append(loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss)))
-        part = self._losses[-1].double()
-        self._since_eval_sum = part if self._since_eval_sum is None else self._since_eval_sum + part
+        self._losses.append(self._step_loss(trainer, outputs))
+        if self._since_eval_sum is None:
+            self._since_eval_sum = self._losses[-1].double()
+        else:
+            self._since_eval_sum.add_(self._losses[-1])
         self._since_eval_count += 1
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
@@ -218,6 +222,30 @@ class LRDiagnostics(pl.Callback):
         value = float(-dot / (grad_norm * step_norm).clamp_min(1e-30))
         if math.isfinite(value):
             self._alignments.append((step, value))
+
+    def _step_loss(self, trainer: pl.Trainer, outputs: Any) -> torch.Tensor:
+        """This step's ``train_metric``, detached.
+
+        Reading ``trainer.callback_metrics`` rebuilds Lightning's metric dict, a cost of its own
+        every step. So on the first step the logged value is compared with the loss
+        ``training_step`` returned (one collective decision under DDP); when they are the same
+        value, as with the usual ``self.log("train_loss", loss)``, later steps read the returned
+        loss, which Lightning hands over anyway.
+        """
+        returned = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        returned = returned.detach() if isinstance(returned, torch.Tensor) and returned.numel() == 1 else None
+        if self._loss_is_returned and returned is not None:
+            return returned.reshape(())
+        logged = self._metric(trainer, self.train_metric, step_variant=True)
+        value = logged.detach() if isinstance(logged, torch.Tensor) else torch.tensor(float(logged))
+        if self._loss_is_returned is None:
+            same = (
+                returned is not None
+                and (value.dtype, value.device) == (returned.dtype, returned.device)
+                and bool(torch.equal(value.reshape(()), returned.reshape(())))
+            )
+            self._loss_is_returned = trainer.strategy.reduce_boolean_decision(same, all=True)
+        return value
 
     def _metric(self, trainer: pl.Trainer, name: str, *, step_variant: bool) -> Any:
         metrics = trainer.callback_metrics

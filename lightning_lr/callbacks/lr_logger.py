@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import lightning.pytorch as pl
-import torch
 from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
+from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks._overlay import observe_steps
 
 
@@ -80,14 +80,14 @@ class LRLogger(pl.Callback):
     ) -> None:
         self._step = trainer.global_step
         if self.log_grad_norm and optimizer is trainer.optimizers[0]:
-            norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
-            if norms:
-                self._pending["grad_norm"] = torch.stack(norms).norm(2)  # converted when logged
+            grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
+            if grads:
+                self._pending["grad_norm"] = total_norm(grads)  # converted when logged
 
     def _observe(self, optimizer: Optimizer, used: list[float]) -> None:
         prefix = self._prefixes.get(id(optimizer))
-        if prefix is None:
-            return
+        if prefix is None or (self.logging_interval == "step" and self._step % self.every_n_steps):
+            return  # not a step that gets logged
         groups = optimizer.param_groups
         for index, (group, lr) in enumerate(zip(groups, used)):
             suffix = "" if len(groups) == 1 else f"/{group.get('name') or f'pg{index}'}"

@@ -1,0 +1,24 @@
+"""The global gradient norm, cheaply: one fused kernel, no host sync."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+_foreach_norm = getattr(torch, "_foreach_norm", None)
+
+
+def total_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The 2-norm of all ``tensors`` together, as a 0-d float tensor on the first one's device.
+
+    The same value as ``torch.nn.utils.get_total_norm``, which first sorts the tensors by device and
+    dtype in Python: for a small model that costs more than the norms, and this runs every step.
+    """
+    if _foreach_norm is None:  # pragma: no cover - every supported torch has it
+        return torch.nn.utils.get_total_norm(list(tensors)).float()
+    norms: list[torch.Tensor] = _foreach_norm(list(tensors))
+    device = norms[0].device
+    stacked = torch.stack([norm.to(device, torch.float32) for norm in norms])
+    total: torch.Tensor = torch.linalg.vector_norm(stacked)
+    return total
