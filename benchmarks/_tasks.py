@@ -6,6 +6,7 @@ trains one model at one peak LR under one schedule and returns its test accuracy
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,8 +107,9 @@ class Task:
         return self.model(lr=lr, optimizer="adamw", weight_decay=WEIGHT_DECAY, schedule=schedule)
 
 
-MNIST1D = Task("MNIST-1D", MNIST1DClassifier, lambda: MNIST1DDataModule(batch_size=100), epochs=20)
-DIGITS = Task("digits", DigitsMLP, lambda: DigitsDataModule(batch_size=64), epochs=20)
+# partials, not lambdas: a Task travels to the benchmark's worker processes
+MNIST1D = Task("MNIST-1D", MNIST1DClassifier, functools.partial(MNIST1DDataModule, batch_size=100), epochs=20)
+DIGITS = Task("digits", DigitsMLP, functools.partial(DigitsDataModule, batch_size=64), epochs=20)
 
 
 def quiet_trainer(folder: str, **settings: Any) -> pl.Trainer:
@@ -126,7 +128,6 @@ def quiet_trainer(folder: str, **settings: Any) -> pl.Trainer:
 
 def train_and_test(
     task: Task,
-    *,
     lr: float,
     schedule: Schedule,
     seed: int,

@@ -42,13 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from torch import nn
 
+from benchmarks._common import WORKERS, run_all
 from benchmarks._tasks import DigitsDataModule, DigitsMLP
-from benchmarks.finder import quiet
 from lightning_lr import LRDiagnostics
-from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule, make_mnist1d
+from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
 from lightning_lr.diagnose import Diagnosis
 from lightning_lr.schedules import Constant
 
@@ -262,20 +261,16 @@ def group_lines(group: Group, outcomes: list[Outcome]) -> list[str]:
 def run(quick: bool = False) -> list[str]:
     """Run the diagnostics benchmark; its ``## Diagnostics accuracy`` section of RESULTS.md, as lines."""
     start = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these models are tiny: one thread is faster, and spares a parallel run
-    make_mnist1d()  # generated once, outside every run
+    chosen = groups(quick)
+    jobs = [(case, seed) for group in chosen for case in group.cases for seed in group.seeds]
+    done = dict(zip(jobs, run_all(run_case, jobs)))  # every run on its own, in the worker processes
     results: list[tuple[Group, list[Outcome]]] = []
     details: list[str] = []
-    try:
-        with quiet():
-            for group in groups(quick):
-                outcomes = [run_case(case, seed) for case in group.cases for seed in group.seeds]
-                results.append((group, outcomes))
-                details += group_lines(group, outcomes)
-                print("\n".join(group_lines(group, outcomes)), flush=True)
-    finally:
-        torch.set_num_threads(threads)
+    for group in chosen:
+        outcomes = [done[case, seed] for case in group.cases for seed in group.seeds]
+        results.append((group, outcomes))
+        details += group_lines(group, outcomes)
+        print("\n".join(group_lines(group, outcomes)), flush=True)
     summary = summary_lines(results)
     print("\n".join(summary), flush=True)
     total = time.perf_counter() - start
@@ -296,7 +291,7 @@ def run(quick: bool = False) -> list[str]:
         "the lowest validation loss for overfitting. The rules were tuned on seeds 0-2 at a good LR "
         "of 0.01; the other groups are held out.",
         "",
-        f"This section took {total / 60:.1f} min ({runs} runs, one torch thread).",
+        f"This section took {total / 60:.1f} min ({runs} runs, {WORKERS} at a time, one torch thread each).",
         "",
     ]
 

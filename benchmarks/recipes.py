@@ -20,8 +20,9 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from benchmarks._common import quiet, run_all
 from benchmarks._tasks import MNIST1D, accuracy, quiet_trainer
-from benchmarks.finder import MAX_LR, MIN_LR, lightnings, quiet
+from benchmarks.finder import MAX_LR, MIN_LR, lightnings
 from lightning_lr.finder import find_lr
 from lightning_lr.schedules import Constant, CosineDecay, OneCycle, Schedule, Warmup
 
@@ -55,25 +56,23 @@ def finder_peak(seed: int) -> float | None:
     return found.suggestions["peak"].lr
 
 
-def curve(recipe: Recipe, seed: int, limit: int | None) -> tuple[float | None, list[float]]:
-    lr = recipe.lr(seed)
-    if lr is None:
-        return None, []
-    model = MNIST1D.fresh_model(seed, lr, recipe.schedule)
+def curve(lr: float, schedule: Schedule, epochs: int, seed: int, limit: int | None) -> list[float]:
+    """Test accuracy after each of ``epochs`` epochs of the seed's model at peak LR ``lr``."""
+    model = MNIST1D.fresh_model(seed, lr, schedule)
     data = MNIST1D.data()
     data.setup("fit")
     tester = EpochTest(data.test_dataloader())
     with tempfile.TemporaryDirectory() as folder:
         trainer = quiet_trainer(
             folder,
-            max_epochs=recipe.epochs,
+            max_epochs=epochs,
             limit_train_batches=limit,
             limit_val_batches=0,
             num_sanity_val_steps=0,
             callbacks=[tester],
         )
         trainer.fit(model, datamodule=data)
-    return lr, tester.accuracies
+    return tester.accuracies
 
 
 def first_epoch(accuracies: list[float]) -> int | None:
@@ -105,19 +104,30 @@ def run(quick: bool = False) -> list[str]:
             long,
         ),
     ]
+    with quiet():  # the finders sweep here, on two threads; the training runs go to the workers
+        lrs = {(recipe.name, seed): recipe.lr(seed) for recipe in recipes for seed in seeds}
+    jobs = [
+        (recipe, seed, lr)
+        for recipe in recipes
+        for seed in seeds
+        if (lr := lrs[recipe.name, seed]) is not None
+    ]
+    curves = dict(
+        zip(
+            ((recipe.name, seed) for recipe, seed, _ in jobs),
+            run_all(curve, [(lr, recipe.schedule, recipe.epochs, seed, limit) for recipe, seed, lr in jobs]),
+        )
+    )
     rows = []
-    with quiet():
-        for recipe in recipes:
-            firsts, finals, lrs = [], [], []
-            for seed in seeds:
-                lr, accuracies = curve(recipe, seed, limit)
-                lrs.append(lr)
-                firsts.append(first_epoch(accuracies))
-                finals.append(accuracies[-1] if accuracies else float("nan"))
-            rows.append((recipe, lrs, firsts, finals))
-            print(
-                f"{recipe.name}: lrs {lrs}, first epoch at {TARGET:.0%}: {firsts}, final {finals}", flush=True
-            )
+    for recipe in recipes:
+        accuracies = [curves.get((recipe.name, seed), []) for seed in seeds]
+        firsts = [first_epoch(values) for values in accuracies]
+        finals = [values[-1] if values else float("nan") for values in accuracies]
+        chosen = [lrs[recipe.name, seed] for seed in seeds]
+        rows.append((recipe, chosen, firsts, finals))
+        print(
+            f"{recipe.name}: lrs {chosen}, first epoch at {TARGET:.0%}: {firsts}, final {finals}", flush=True
+        )
     lines = [
         "## Time to accuracy",
         "",
