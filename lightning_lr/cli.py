@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import warnings
@@ -165,17 +166,24 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     parser.add_argument("--num-steps", type=int, default=100)
     parser.add_argument("--rule", default="valley", help="steepest, valley, minimum or peak")
     options, overrides = parser.parse_known_args(list(argv))
+    # find_lr also reports the rules through Lightning's info log; here they are printed below, once
+    info = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = info.level
     with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
         cli = _scratch_cli(options.config, overrides, scratch)
-        result = find_lr(
-            cli.model,
-            datamodule=cli.datamodule,
-            trainer=cli.trainer,
-            min_lr=options.min_lr,
-            max_lr=options.max_lr,
-            num_steps=options.num_steps,
-            rule=options.rule,
-        )
+        info.setLevel(logging.WARNING)
+        try:
+            result = find_lr(
+                cli.model,
+                datamodule=cli.datamodule,
+                trainer=cli.trainer,
+                min_lr=options.min_lr,
+                max_lr=options.max_lr,
+                num_steps=options.num_steps,
+                rule=options.rule,
+            )
+        finally:
+            info.setLevel(level)
     path = result.plot(options.output, title=f"LR range test of {type(cli.model).__name__}")
     for name, suggestion in result.suggestions.items():
         value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"

@@ -161,8 +161,11 @@ def test_a_bad_config_value_fails_before_training_with_the_argument_named(
     assert not list(tmp_path.glob("logs/*/version_0/checkpoints/*.ckpt"))
 
 
-def test_find_lr_prints_every_rule_and_writes_the_plot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_find_lr_prints_every_rule_once_and_writes_the_plot(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     result = main_find_lr(
@@ -180,9 +183,10 @@ def test_find_lr_prints_every_rule_and_writes_the_plot(
             "--trainer.enable_progress_bar=false",
         ]
     )
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
     for rule in ("steepest", "valley (default)", "minimum", "peak"):
-        assert f"lightning-lr: {rule}:" in printed
+        assert captured.out.count(f"lightning-lr: {rule}:") == 1
+    assert "LR finder:" not in captured.out + captured.err + caplog.text, "the rules were reported twice"
     assert matplotlib.image.imread(tmp_path / "finder.png").ndim == 3
     assert len(result.losses) <= 40 and result.lrs[0] == pytest.approx(1e-5)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["finder.png"], "left files behind"
