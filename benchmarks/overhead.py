@@ -116,8 +116,20 @@ def _fit_seconds(
     return clock.seconds
 
 
-def training_throughput(steps: int = 600, repeats: int = 9) -> dict[str, float]:
-    """Optimizer steps per second of the training loop; one discarded warm-up fit each."""
+PAIRS = {"mixin": "hand-written", "full stack": "bare + LearningRateMonitor"}
+"""Each setup of ours and the reference it is timed against."""
+
+
+def training_throughput(
+    steps: int = 400, repeats: int = 15
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Steps per second of each setup's training loop, and per repetition each pair's time ratio.
+
+    The four setups run in turns, one fit each per repetition, after one discarded warm-up fit
+    each. On a machine shared with other work consecutive fits vary by 10-20%, more than the 2%
+    the target is about; the ratio of two fits of the same repetition, taken moments apart, varies
+    less, so the reported ratio is the median of those paired ratios, with their quartiles.
+    """
     data = TensorDataset(torch.randn(steps * 16, 32), torch.randn(steps * 16, 1))
     mixin_schedule = Warmup(CosineDecay(TOTAL - WARMUP), WARMUP)
     setups: dict[str, Callable[[], float]] = {
@@ -146,14 +158,23 @@ def training_throughput(steps: int = 600, repeats: int = 9) -> dict[str, float]:
             elapsed = fit()
             if repeat:
                 seconds[name].append(elapsed)
-    return {name: steps / statistics.median(values) for name, values in seconds.items()}
+    ratios = {ours: [a / b for a, b in zip(seconds[ours], seconds[ref])] for ours, ref in PAIRS.items()}
+    for ours, ref in PAIRS.items():  # last: the ratio of the fastest fits, the least disturbed ones
+        ratios[ours].append(min(seconds[ours]) / min(seconds[ref]))
+    return {name: steps / statistics.median(values) for name, values in seconds.items()}, ratios
+
+
+def _ratio_cell(ratios: list[float]) -> str:
+    *paired, fastest = ratios
+    low, _, high = statistics.quantiles(paired, n=4)
+    return f"{statistics.median(paired):.3f} (quartiles {low:.3f}-{high:.3f}; fastest fits {fastest:.3f})"
 
 
 def run() -> list[str]:
     step = scheduler_step_cost()
-    throughput = training_throughput()
-    ratio = throughput["hand-written"] / throughput["mixin"]
-    stack_ratio = throughput["bare + LearningRateMonitor"] / throughput["full stack"]
+    throughput, ratios = training_throughput()
+    stack_ratio = statistics.median(ratios["full stack"][:-1])
+    fits, step_ms = len(ratios["mixin"]) - 1, 1e3 / throughput["bare + LearningRateMonitor"]
     extra_us = (1 / throughput["full stack"] - 1 / throughput["bare + LearningRateMonitor"]) * 1e6
     return [
         "## Overhead",
@@ -163,22 +184,25 @@ def run() -> list[str]:
         f"| one scheduler step, warmup + cosine (µs) | {step['lightning_lr']:.1f} | {step['torch']:.1f} "
         f"(torch SequentialLR) | {step['lightning_lr'] / step['torch']:.2f} | — |",
         f"| training loop, tiny MLP, mixin (steps/s) | {throughput['mixin']:.0f} | "
-        f"{throughput['hand-written']:.0f} (hand-written configure_optimizers) | {ratio:.3f} | <= 1.02 |",
+        f"{throughput['hand-written']:.0f} (hand-written configure_optimizers) | "
+        f"{_ratio_cell(ratios['mixin'])} | <= 1.02 |",
         f"| training loop, tiny MLP, mixin + Warmup + LRLogger + LRDiagnostics + DivergenceGuard "
         f"(steps/s) | {throughput['full stack']:.0f} | {throughput['bare + LearningRateMonitor']:.0f} "
-        f"(hand-written + LearningRateMonitor) | {stack_ratio:.3f} | <= 1.02 |",
+        f"(hand-written + LearningRateMonitor) | {_ratio_cell(ratios['full stack'])} | <= 1.02 |",
         "",
-        "Medians of interleaved repetitions: 7 scheduler runs; 9 fits of 600 steps each, loop time only,",
-        "after one warm-up fit each. Both sides use the same param groups (weights decayed, biases not);",
-        "in the full-stack row both log the LR every 50 steps to a CSVLogger, and the training step logs",
-        "`train_loss` on both sides. The callbacks' cost is fixed per step (Python hooks, a gradient",
-        "norm, one loss read), so it weighs ~0.1-0.2 ms against this 1.5 ms step and far less against",
-        "a real model's.",
+        f"Medians of interleaved repetitions: 7 scheduler runs; {fits} fits of 400 steps per setup, loop "
+        "time only, after one warm-up fit each; the ratios are medians (and quartiles) of the ratio of "
+        "the two fits of each repetition, and the ratio of the two setups' fastest fits, the ones least "
+        "disturbed by other work on the machine. Both sides use the same param groups (weights decayed, "
+        "biases not); in the full-stack row both log the LR every 50 steps to a CSVLogger, and the "
+        "training step logs `train_loss` on both sides. The callbacks' cost is fixed per step (Python "
+        "hooks, a fused gradient norm, one loss read), so it weighs against this "
+        f"{step_ms:.1f} ms step of a tiny MLP, and far less against a real model's.",
         "",
         *(
             [
                 f"**Target missed** for the full stack: {stack_ratio:.3f} > 1.02, i.e. {extra_us:.0f} µs "
-                "per step. What would close it: LRDiagnostics reading the loss and the gradient norm "
+                "per step. What would close it: LRDiagnostics sampling the loss and the gradient norm "
                 "every few steps instead of every step (it needs per-step values only for spikes), and "
                 "DivergenceGuard judging the loss on device without a host sync.",
             ]
@@ -186,3 +210,7 @@ def run() -> list[str]:
             else []
         ),
     ]
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))
