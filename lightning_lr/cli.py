@@ -164,7 +164,7 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     parser.add_argument("--min-lr", type=float, default=1e-7)
     parser.add_argument("--max-lr", type=float, default=10.0)
     parser.add_argument("--num-steps", type=int, default=100)
-    parser.add_argument("--rule", default="valley", help="steepest, valley, minimum or peak")
+    parser.add_argument("--rule", default="peak", help="peak, steepest, valley or minimum")
     options, overrides = parser.parse_known_args(list(argv))
     # find_lr also reports the rules through Lightning's info log; here they are printed below, once
     info = logging.getLogger("lightning.pytorch.utilities.rank_zero")

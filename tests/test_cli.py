@@ -184,7 +184,7 @@ def test_find_lr_prints_every_rule_once_and_writes_the_plot(
         ]
     )
     captured = capsys.readouterr()
-    for rule in ("steepest", "valley (default)", "minimum", "peak"):
+    for rule in ("steepest", "valley", "minimum", "peak (default)"):
         assert captured.out.count(f"lightning-lr: {rule}:") == 1
     assert "LR finder:" not in captured.out + captured.err + caplog.text, "the rules were reported twice"
     assert matplotlib.image.imread(tmp_path / "finder.png").ndim == 3

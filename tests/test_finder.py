@@ -81,7 +81,7 @@ def test_mnist1d_suggestions_plot_and_hparam_update(tmp_path: Path) -> None:
     assert set(result.suggestions) == {"steepest", "valley", "minimum", "peak"}
     for name, suggestion in result.suggestions.items():
         assert suggestion.lr is not None and 1e-7 <= suggestion.lr <= 10.0, name
-    assert model.hparams.lr == result.suggestion == result.suggestions["valley"].lr
+    assert model.hparams.lr == result.suggestion == result.suggestions["peak"].lr
     image = matplotlib.image.imread(result.plot(tmp_path / "finder.png"))
     assert image.shape[0] > 100
 

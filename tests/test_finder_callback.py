@@ -145,7 +145,7 @@ def test_progress_follows_the_trainers_progress_bar(make_trainer: Any, capsys: A
 def test_no_suggestion_keeps_the_lr_and_says_why(make_trainer: Any) -> None:
     model, seen = TinyRegression(lr=1e-3), FitLRs()
     finder = LRFinder(num_steps=12, min_lr=1e-12, max_lr=1e-11, plot=None)
-    with pytest.warns(UserWarning, match=r"no `valley` suggestion, LR unchanged"):
+    with pytest.warns(UserWarning, match=r"no `peak` suggestion, LR unchanged"):
         make_trainer(max_steps=3, callbacks=[finder, seen]).fit(model)
     assert finder.applied == {} and model.hparams.lr == 1e-3
     assert seen.lrs == [[1e-3, 1e-3]] * 3  # weights and biases (no decay) groups

@@ -44,8 +44,9 @@ class LRFinder(pl.Callback):
         mode: ``"exponential"`` or ``"linear"`` sweep.
         stop_factor: stop once the smoothed loss exceeds this multiple of its best.
         beta: smoothing of the loss.
-        rule: the rule whose suggestion is used: ``steepest``, ``valley``, ``minimum`` or ``peak``
-            (``peak`` for warmup + decay or one-cycle schedules, which tolerate a higher peak).
+        rule: the rule whose suggestion is used: ``peak`` (the default: the peak LR of a warmup +
+            decay or one-cycle schedule, which tolerates a higher LR), ``steepest``, ``valley`` or
+            ``minimum``.
         apply: change the LR to the suggestion; ``False`` only reports it.
         plot: PNG of each sweep, relative to the run's log directory (``{epoch}`` is filled in);
             ``None`` skips it.
@@ -66,7 +67,7 @@ class LRFinder(pl.Callback):
         mode: SweepMode = "exponential",
         stop_factor: float = 4.0,
         beta: float = 0.98,
-        rule: str = "valley",
+        rule: str = "peak",
         apply: bool = True,
         plot: str | None = "lr_finder_epoch{epoch}.png",
         enable_progress_bar: bool | None = None,

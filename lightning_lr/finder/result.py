@@ -40,8 +40,8 @@ class FinderSettings:
         mode: ``"exponential"`` (evenly on a log scale, the usual) or ``"linear"``.
         stop_factor: stop once the smoothed loss exceeds this multiple of its best.
         beta: smoothing of the loss (bias-corrected exponential moving average).
-        rule: the rule a result's ``suggestion`` reports (``steepest``, ``valley``, ``minimum``
-            or ``peak``); all are computed.
+        rule: the rule a result's ``suggestion`` reports (``peak``, the default, ``steepest``,
+            ``valley`` or ``minimum``); all are computed.
 
     Example:
         >>> [f"{lr:g}" for lr in FinderSettings(min_lr=1e-4, max_lr=1.0, num_steps=13).lrs()[::3]]
@@ -54,7 +54,7 @@ class FinderSettings:
     mode: SweepMode = "exponential"
     stop_factor: float = 4.0
     beta: float = 0.98
-    rule: str = "valley"
+    rule: str = "peak"
 
     def __post_init__(self) -> None:
         check_positive("min_lr", self.min_lr)
@@ -95,7 +95,7 @@ class LRFinderResult:
     lrs: list[float]
     losses: list[float]
     suggestions: dict[str, Suggestion]
-    rule: str = "valley"
+    rule: str = "peak"
     stopped_early: bool = False
     smoothed: list[float] = field(default_factory=list)
     configured_lr: float | None = None

@@ -112,7 +112,7 @@ def find_lr(
     mode: SweepMode = "exponential",
     stop_factor: float = 4.0,
     beta: float = 0.98,
-    rule: str = "valley",
+    rule: str = "peak",
     update_hparams: bool = False,
     enable_progress_bar: bool | None = None,
 ) -> LRFinderResult:
@@ -139,8 +139,9 @@ def find_lr(
         mode: ``"exponential"`` (evenly on a log scale, the usual) or ``"linear"``.
         stop_factor: stop once the smoothed loss exceeds this multiple of its best.
         beta: smoothing of the loss (bias-corrected exponential moving average).
-        rule: the rule :attr:`LRFinderResult.suggestion` reports (``steepest``, ``valley``,
-            ``minimum`` or ``peak``); all are computed.
+        rule: the rule :attr:`LRFinderResult.suggestion` reports: ``peak`` (the default, a peak
+            LR for warmup + decay or one-cycle), ``steepest``, ``valley`` or ``minimum``; all are
+            computed.
         update_hparams: scale ``model.hparams["lr"]`` (which the mixin reads) so that the first
             param group runs at the suggestion.
         enable_progress_bar: show the sweep's progress; default: as ``trainer`` does, else yes.
