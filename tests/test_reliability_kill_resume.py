@@ -17,6 +17,7 @@ import yaml
 from conftest import StopAt
 from stress import kill_resume
 from stress.models import ReliabilityModel
+from torch.utils.data import DataLoader
 
 from lightning_lr import DivergenceGuard, PlateauResume
 from lightning_lr.cli import main
@@ -93,26 +94,51 @@ def _trainer(tmp_path: Path, *callbacks: pl.Callback, max_steps: int = 40) -> pl
     )
 
 
-def _plateau_model() -> ReliabilityModel:
+class _PlainLoaderModel(ReliabilityModel):
+    """Its training loader starts every epoch at the first batch, after a resume too."""
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(self.data, batch_size=self.hparams.batch_size)
+
+
+def _plateau_model(plain_loader: bool = False) -> ReliabilityModel:
     plateau = ReduceOnPlateau(factor=0.5, patience=0, cooldown=2, threshold=0.3)
-    return ReliabilityModel(schedule=plateau, interval="epoch", faults={21: 100.0})
+    kind = _PlainLoaderModel if plain_loader else ReliabilityModel
+    return kind(schedule=plateau, interval="epoch", faults={21: 100.0})
 
 
 # 8 batches per epoch: 13 and 19 mid-epoch, 16 after the last batch of epoch 1, before its validation
-@pytest.mark.parametrize("stop_at", [13, 16, 19])
-def test_a_plateau_resumed_mid_epoch_reduces_on_the_same_epochs(tmp_path: Path, stop_at: int) -> None:
+# (a loader that resumes mid-epoch makes Lightning close that epoch again; a plain one does not)
+@pytest.mark.parametrize(("stop_at", "plain_loader"), [(13, False), (16, False), (19, False), (16, True)])
+def test_a_plateau_resumed_mid_epoch_reduces_on_the_same_epochs(
+    tmp_path: Path, stop_at: int, plain_loader: bool
+) -> None:
     pl.seed_everything(0)
-    full = _plateau_model()
-    _trainer(tmp_path, DivergenceGuard(snapshot_every=4, warmup_steps=2)).fit(full)
+    full = _plateau_model(plain_loader)
+    validations = _Validations()
+    _trainer(tmp_path, DivergenceGuard(snapshot_every=4, warmup_steps=2), validations).fit(full)
     assert len({round(lrs[0], 12) for lrs in full.seen_lrs}) >= 3, "no plateau reduction to resume across"
     pl.seed_everything(0)
-    first, path = _plateau_model(), tmp_path / "stop.ckpt"
+    first, path = _plateau_model(plain_loader), tmp_path / "stop.ckpt"
     _trainer(tmp_path, DivergenceGuard(snapshot_every=4, warmup_steps=2), StopAt(stop_at, path)).fit(first)
     pl.seed_everything(0)
-    resumed = _plateau_model()
-    _trainer(tmp_path, DivergenceGuard(snapshot_every=4, warmup_steps=2)).fit(resumed, ckpt_path=path)
+    resumed, again = _plateau_model(plain_loader), _Validations()
+    _trainer(tmp_path, DivergenceGuard(snapshot_every=4, warmup_steps=2), again).fit(resumed, ckpt_path=path)
+    if stop_at == 16:  # the pending validation ran once, on the restored weights, before any step
+        assert again.steps == [step for step in validations.steps if step >= 16]
     # the guard's rollback (at 21) and backoff now work with ReduceLROnPlateau, which has no base LRs
     assert first.seen_lrs + resumed.seen_lrs == full.seen_lrs
+
+
+class _Validations(pl.Callback):
+    """The global step of every validation."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.steps.append(trainer.global_step)
 
 
 def test_the_mixin_adds_plateau_resume_for_plateau_schedules_only() -> None:

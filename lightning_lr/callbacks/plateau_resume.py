@@ -18,13 +18,15 @@ class PlateauResume(pl.Callback):
       (the fit loop skips it while it is restarting). That epoch's validation runs, so this
       callback takes the step with the metric it just logged, exactly when Lightning skips it.
     * A checkpoint written after the last training batch of an epoch but before that epoch's
-      validation resumes straight into the next epoch: Lightning never runs the pending
-      validation, so the decision it feeds is lost. The checkpoint records that the validation
-      was pending; on resume, when Lightning closes that epoch again (without batches), this
-      callback runs the validation on the restored weights (through the fit's own validation
-      loop, so callbacks and loggers see it as the uninterrupted run did) and then steps the
-      plateau schedulers with its metric.
+      validation resumes into the next epoch: Lightning never runs the pending validation, so
+      the decision it feeds is lost. The checkpoint records that the validation was pending; on
+      resume, before the first batch, this callback runs it on the restored weights (through the
+      fit's own validation loop, so callbacks and loggers see it as the uninterrupted run did) and
+      steps the plateau schedulers with its metric. (With a loader that resumes mid-epoch,
+      Lightning then closes the finished epoch once more, without batches; that close takes no
+      second step.)
 
+    Only end-of-epoch validation (``val_check_interval=1.0``, the default) is tracked as pending.
     A checkpoint written after the epoch's validation needs neither: Lightning resumes past it.
     ``ConfigureOptimizersMixin`` adds this callback for plateau schedules; every rank does the same
     work, so it is safe under DDP.
@@ -34,6 +36,7 @@ class PlateauResume(pl.Callback):
         self._trainer: pl.Trainer | None = None
         self._validated_since_batch = False
         self._pending_epoch: int | None = None
+        self._trained = False  # a batch ran since this fit started
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -42,6 +45,7 @@ class PlateauResume(pl.Callback):
     @override
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         self._validated_since_batch = False
+        self._trained = True
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -55,7 +59,7 @@ class PlateauResume(pl.Callback):
         if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or not trainer.enable_validation:
             return None
         every = trainer.check_val_every_n_epoch
-        if every is None or (trainer.current_epoch + 1) % every:
+        if trainer.val_check_interval != 1.0 or every is None or (trainer.current_epoch + 1) % every:
             return None
         return trainer.current_epoch
 
@@ -67,36 +71,24 @@ class PlateauResume(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending_epoch = state_dict.get("pending_validation_epoch")
 
-    def _plateau_configs(self, trainer: pl.Trainer, epoch: int) -> list[Any]:
-        return [
-            config
-            for config in trainer.lr_scheduler_configs
-            if config.reduce_on_plateau
-            and config.interval == "epoch"
-            and config.monitor is not None
-            and (epoch + 1) % config.frequency == 0
-        ]
-
-    @override
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        pending, self._pending_epoch = self._pending_epoch, None
-        if not trainer.fit_loop.restarting:
-            return
-        # After a checkpoint written between an epoch's last batch and its validation, Lightning
-        # resumes by ending that epoch again, without batches and without validating: this is
-        # where the uninterrupted run validated and stepped.
-        epoch = trainer.current_epoch
-        if pending is not None:
-            self._validate(trainer)
-            epoch = pending
-        for config in self._plateau_configs(trainer, epoch):
+    @staticmethod
+    def _step(trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        """Step the epoch-interval plateau schedulers due after ``epoch`` with their metric."""
+        for config in trainer.lr_scheduler_configs:
+            if not config.reduce_on_plateau or config.interval != "epoch" or config.monitor is None:
+                continue
+            if (epoch + 1) % config.frequency:
+                continue
             value = trainer.callback_metrics.get(config.monitor)
             if value is not None:
                 pl_module.lr_scheduler_step(config.scheduler, value)
 
-    @staticmethod
-    def _validate(trainer: pl.Trainer) -> None:
-        """Run the fit's own validation loop once, as the epoch loop does at an epoch's end."""
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._trained = False
+        pending, self._pending_epoch = self._pending_epoch, None
+        if pending is None or not trainer.fit_loop.restarting:
+            return
         val_loop = trainer.fit_loop.epoch_loop.val_loop
         val_loop.restarting = False  # a fresh pass over the validation data, not a continuation
         trainer.validating = True
@@ -104,3 +96,9 @@ class PlateauResume(pl.Callback):
             val_loop.run()
         finally:
             trainer.training = True
+        self._step(trainer, pl_module, pending)
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.fit_loop.restarting and self._trained:
+            self._step(trainer, pl_module, trainer.current_epoch)
