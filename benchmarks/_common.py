@@ -25,6 +25,7 @@ WORKERS = max(1, int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 1)))
 overrides the machine's core count. Timed comparisons never run in them."""
 
 _pool: ProcessPoolExecutor | None = None
+_worker_quiet = contextlib.ExitStack()  # held for a worker's whole life: closing it would unmute
 
 
 def interleaved(candidates: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
@@ -56,7 +57,7 @@ def quiet() -> Iterator[None]:
 
 def _start_worker() -> None:
     torch.set_num_threads(1)
-    quiet().__enter__()  # for the worker's whole life
+    _worker_quiet.enter_context(quiet())
 
 
 def _shutdown() -> None:
@@ -82,7 +83,15 @@ def run_all(function: Callable[..., T], jobs: Sequence[tuple[Any, ...]]) -> list
         _pool = ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_start_worker)
         atexit.register(_shutdown)
     futures = [_pool.submit(function, *job) for job in jobs]
-    return [future.result() for future in futures]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        if isinstance(_pool, ProcessPoolExecutor):  # a broken pool is not kept for the next section
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+        raise
 
 
 def machine() -> str:

@@ -27,6 +27,9 @@ from lightning_lr.finder import find_lr
 from lightning_lr.schedules import CosineDecay, Warmup
 from lightning_lr.search import SearchResult, SearchSpace, search_lr
 
+SPACE_LOW, SPACE_HIGH = 1e-4, 1.0
+"""The searched LR range; a finder suggestion above it starts the study at its top."""
+
 TOLERANCE = 0.005
 """Within 0.5 points of the grid's best validation accuracy."""
 
@@ -47,7 +50,7 @@ def study(
         return search_lr(
             model,
             MNIST1DDataModule(batch_size=100),
-            space=SearchSpace(lr=(1e-4, 1.0), grid_size=grid_size),
+            space=SearchSpace(lr=(SPACE_LOW, SPACE_HIGH), grid_size=grid_size),
             monitor="val_acc",
             mode="max",
             n_trials=n_trials,
@@ -72,7 +75,7 @@ def finder_peak(seed: int) -> tuple[float, float]:
     if peak.lr is None:
         raise RuntimeError(f"the finder made no `peak` suggestion for seed {seed}: {peak.reason}")
     data.setup("fit")
-    return peak.lr, len(found.lrs) / len(data.train_dataloader())
+    return min(peak.lr, SPACE_HIGH), len(found.lrs) / len(data.train_dataloader())
 
 
 def epochs_until(result: SearchResult, target: float, spent: float = 0.0) -> tuple[float | None, float]:
@@ -86,6 +89,10 @@ def epochs_until(result: SearchResult, target: float, spent: float = 0.0) -> tup
         if reached is None and best >= target:
             reached = spent
     return reached, spent
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
 
 
 def run(quick: bool = False) -> list[str]:
@@ -103,14 +110,15 @@ def run(quick: bool = False) -> list[str]:
     grid_epochs = {seed: sum(row.epochs or 0 for row in grid.trials) for seed, grid in grids.items()}
     targets = {seed: (grid.best_value or 0.0) - TOLERANCE for seed, grid in grids.items()}
     grid_rows = ", ".join(
-        f"seed {seed}: {grid.best_value:.4f} at lr {grid.best_lr:.3g}" for seed, grid in grids.items()
+        f"seed {seed}: {_number(grid.best_value, '.4f')} at lr {_number(grid.best_lr, '.3g')}"
+        for seed, grid in grids.items()
     )
     lines = [
         "## Search efficiency",
         "",
         f"The peak LR of warmup + cosine for the MNIST-1D CNN, {epochs} epochs per trial, scored by best "
         f"validation accuracy. The seed fixes the initial weights and batch order of every trial of a "
-        f"study, so each seed has its grid: {grid_size} log-spaced LRs in [1e-4, 1], "
+        f"study, so each seed has its grid: {grid_size} log-spaced LRs in [{SPACE_LOW:g}, {SPACE_HIGH:g}], "
         f"{grid_epochs[seeds[0]]} epochs; best {grid_rows}. TPE with median pruning, up to {grid_size} "
         "trials per seed, from scratch and from the finder's `peak` as first trial (its sweep counted in "
         "the epochs); target: within 0.5 points of the same seed's grid best.",
@@ -130,8 +138,9 @@ def run(quick: bool = False) -> list[str]:
         start = f"{variant} ({peaks[seed][0]:.3g})" if sweep else variant
         lines.append(
             f"| {start} | {seed} | {'not reached' if reached is None else f'{reached:.0f}'} "
-            f"(of {spent:.0f}) | {'-' if share is None else f'{share:.0%}'} | {result.best_value:.4f} | "
-            f"{result.best_lr:.3g} | {len(result.trials)} ({pruned}) |"
+            f"(of {spent:.0f}) | {'-' if share is None else f'{share:.0%}'} | "
+            f"{_number(result.best_value, '.4f')} | {_number(result.best_lr, '.3g')} | "
+            f"{len(result.trials)} ({pruned}) |"
         )
     lines += ["", "Target: <= 30% of the grid's epochs on every seed:"]
     for variant, values in shares.items():

@@ -220,3 +220,23 @@ def test_the_total_norm_is_torchs_over_mixed_shapes_and_dtypes() -> None:
     expected = torch.nn.utils.get_total_norm([t.double() for t in tensors])
     assert total_norm(tensors).dtype == torch.float32
     assert torch.allclose(total_norm(tensors).double(), expected, rtol=1e-6)
+
+
+class _Diverging(TinyRegression):
+    """Returns the logged loss plus a term that is zero until step 5 (an annealed penalty)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        return loss + (1.0 if self.trainer.global_step >= 5 else 0.0)
+
+
+def test_once_the_returned_loss_parts_from_the_logged_one_the_logged_one_is_judged(
+    make_trainer: MakeTrainer,
+) -> None:
+    logged = _Logged("train_loss")
+    diagnostics = LRDiagnostics(rules=RULES, check_every_n_steps=4)
+    make_trainer(max_steps=16, callbacks=[logged, diagnostics], limit_val_batches=0).fit(_Diverging())
+    judged = diagnostics.state_dict()["losses"]
+    # equal before step 5; steps 5 and 6 read the returned loss; the check at step 7 notices
+    assert judged[:5] == logged.values[:5] and judged[7:] == logged.values[7:]
+    assert [round(j - v, 5) for j, v in zip(judged[5:7], logged.values[5:7])] == [1.0, 1.0]

@@ -10,7 +10,7 @@ _foreach_norm = getattr(torch, "_foreach_norm", None)
 
 
 def total_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The 2-norm of all ``tensors`` together, as a 0-d float tensor on the first one's device.
+    """The 2-norm of all ``tensors`` (at least one) together, as a 0-d float tensor on the first one's device.
 
     The same value as ``torch.nn.utils.get_total_norm``, which first sorts the tensors by device and
     dtype in Python: for a small model that costs more than the norms, and this runs every step.

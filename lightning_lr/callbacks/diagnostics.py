@@ -106,6 +106,10 @@ class LRDiagnostics(pl.Callback):
         self._start_step = warmup_end(trainer)
         self._metric_checked = False
         self._loss_is_returned = None
+        # a resumed run restores these on the CPU; the new values are on the module's device
+        device = pl_module.device
+        self._losses = deque((value.to(device) for value in self._losses), maxlen=self._history)
+        self._grad_norms = deque((value.to(device) for value in self._grad_norms), maxlen=self._history)
 
     @override
     def on_before_optimizer_step(
@@ -142,11 +146,14 @@ class LRDiagnostics(pl.Callback):
             self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
             self._step_taken = (step, deltas)
             self._before = None
-        self._losses.append(self._step_loss(trainer, outputs))
+        self._losses.append(self._step_loss(trainer, outputs, (step + 1) % self.check_every_n_steps == 0))
+        part = self._losses[-1]
         if self._since_eval_sum is None:
-            self._since_eval_sum = self._losses[-1].double()
+            self._since_eval_sum = part.to(torch.float64, copy=True)  # never the loss itself
+        elif self._since_eval_sum.device != part.device:  # restored from a checkpoint, on the CPU
+            self._since_eval_sum = self._since_eval_sum.to(part.device) + part
         else:
-            self._since_eval_sum.add_(self._losses[-1])
+            self._since_eval_sum.add_(part)
         self._since_eval_count += 1
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
@@ -223,22 +230,24 @@ class LRDiagnostics(pl.Callback):
         if math.isfinite(value):
             self._alignments.append((step, value))
 
-    def _step_loss(self, trainer: pl.Trainer, outputs: Any) -> torch.Tensor:
+    def _step_loss(self, trainer: pl.Trainer, outputs: Any, check: bool) -> torch.Tensor:
         """This step's ``train_metric``, detached.
 
         Reading ``trainer.callback_metrics`` rebuilds Lightning's metric dict, a cost of its own
-        every step. So on the first step the logged value is compared with the loss
-        ``training_step`` returned (one collective decision under DDP); when they are the same
-        value, as with the usual ``self.log("train_loss", loss)``, later steps read the returned
-        loss, which Lightning hands over anyway.
+        every step. So the logged value is compared with the loss ``training_step`` returned on
+        the first step and again on every ``check`` step (one collective decision under DDP);
+        while they are the same value, as with the usual ``self.log("train_loss", loss)``, the
+        steps between read the returned loss, which Lightning hands over anyway. Once they
+        differ (a loss term that starts at zero, say), the logged value is read every step; the
+        steps between the change and the next check keep the returned loss.
         """
         returned = outputs.get("loss") if isinstance(outputs, dict) else outputs
         returned = returned.detach() if isinstance(returned, torch.Tensor) and returned.numel() == 1 else None
-        if self._loss_is_returned and returned is not None:
+        if self._loss_is_returned and returned is not None and not check:
             return returned.reshape(())
         logged = self._metric(trainer, self.train_metric, step_variant=True)
         value = logged.detach() if isinstance(logged, torch.Tensor) else torch.tensor(float(logged))
-        if self._loss_is_returned is None:
+        if self._loss_is_returned is not False:
             same = (
                 returned is not None
                 and (value.dtype, value.device) == (returned.dtype, returned.device)

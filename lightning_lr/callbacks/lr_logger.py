@@ -79,7 +79,8 @@ class LRLogger(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
     ) -> None:
         self._step = trainer.global_step
-        if self.log_grad_norm and optimizer is trainer.optimizers[0]:
+        logged = self.logging_interval == "epoch" or self._step % self.every_n_steps == 0
+        if self.log_grad_norm and logged and optimizer is trainer.optimizers[0]:
             grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
             if grads:
                 self._pending["grad_norm"] = total_norm(grads)  # converted when logged

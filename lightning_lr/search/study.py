@@ -80,7 +80,8 @@ def search_lr(
         score: judge a trial by its ``"best"`` or ``"last"`` monitored value.
         first_lr: the LR of the study's first trial, e.g. the LR finder's suggestion, so the
             sampler starts from a good point (other searched axes are sampled). Enqueued once per
-            study: workers joining it, or a second run, do not repeat it. Not with ``"grid"``.
+            study: workers joining it later, or a second run, do not repeat it (workers started at
+            the same moment may each enqueue it once). Not with ``"grid"``.
 
     Returns:
         The best LR and parameters, and every trial of the study.
