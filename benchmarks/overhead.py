@@ -209,6 +209,7 @@ def run() -> list[str]:
             if stack_ratio > 1.02
             else []
         ),
+        "",
     ]
 
 
