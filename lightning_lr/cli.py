@@ -1,4 +1,5 @@
-"""``lightning-lr``: LightningCLI for lightning_lr, plus ``plot-schedule``, ``find-lr`` and ``search``.
+"""``lightning-lr``: LightningCLI for lightning_lr, plus ``plot-schedule``, ``find-lr`` and ``search``
+(those three in :mod:`lightning_lr.commands`).
 
 lightning-lr fit --config configs/mnist1d.yaml
 lightning-lr plot-schedule --config configs/mnist1d.yaml -o schedule.png
@@ -7,14 +8,8 @@ lightning-lr search --config configs/mnist1d.yaml --n-trials 20
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import sys
-import tempfile
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,17 +19,15 @@ from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
-from lightning_lr.finder.result import LRFinderResult
-from lightning_lr.finder.sweep import find_lr
 from lightning_lr.plot import plot_lr_plan
-from lightning_lr.preview import LRPlan, PlanAtTrainStart
+from lightning_lr.preview import PlanAtTrainStart
 
 if TYPE_CHECKING:
-    from lightning_lr.search import SearchResult, TrialPruning
+    pass
 
 USAGE = """lightning-lr {fit,validate,test,predict} --config CONFIG.yaml [--section.key=value ...]
        lightning-lr plot-schedule --config CONFIG.yaml [-o schedule.png] [--log-scale] [overrides ...]
-       lightning-lr find-lr --config CONFIG.yaml [-o lr_finder.png] [--rule valley] [overrides ...]
+       lightning-lr find-lr --config CONFIG.yaml [-o lr_finder.png] [--rule peak] [overrides ...]
        lightning-lr search --config CONFIG.yaml [--n-trials 20] [--storage URL] [overrides ...]"""
 
 
@@ -113,180 +106,10 @@ def _say(message: str) -> None:
     print(f"lightning-lr: {message}", flush=True)
 
 
-def _scratch_cli(
-    configs: Sequence[str], overrides: Sequence[str], scratch: str, **kwargs: Any
-) -> LightningLRCLI:
-    """Instantiate a config without running it; loggers and run files go to ``scratch``."""
-    logger = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": scratch}}
-    args = [arg for path in configs for arg in ("--config", path)]
-    args += [
-        *overrides,
-        f"--trainer.logger={json.dumps(logger)}",
-        f"--trainer.default_root_dir={scratch}",
-        "--trainer.enable_model_summary=false",
-        "--lr_plot=null",
-    ]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python")
-        return LightningLRCLI(args=args, run=False, save_config_callback=None, **kwargs)
-
-
-def plot_schedule(argv: Sequence[str]) -> LRPlan:
-    """``lightning-lr plot-schedule``: draw the LR a config will produce, without training."""
-    parser = argparse.ArgumentParser(prog="lightning-lr plot-schedule", description=plot_schedule.__doc__)
-    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
-    parser.add_argument("-o", "--output", default="lr_schedule.png", help="PNG to write")
-    parser.add_argument("--log-scale", action="store_true", help="logarithmic LR axis")
-    options, overrides = parser.parse_known_args(list(argv))
-    with tempfile.TemporaryDirectory(prefix="lightning-lr-plan-") as scratch:
-        cli = _scratch_cli(
-            options.config, [*overrides, "--trainer.enable_progress_bar=false"], scratch, stop_after_plan=True
-        )
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    plan = cli.plan_recorder.plan
-    if plan is None:
-        raise RuntimeError("Training never started, so the schedule could not be planned; check the config.")
-    path = plot_lr_plan(
-        plan, options.output, title=f"LR schedule of {type(cli.model).__name__}", log_scale=options.log_scale
-    )
-    peak = max(max(lrs) for lrs in plan.lrs)
-    print(f"lightning-lr: {len(plan.lrs[0])} optimizer steps, peak LR {peak:.4g}; plot: {path}")
-    for note in plan.notes:
-        print(f"lightning-lr: note: {note}")
-    return plan
-
-
-def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
-    """``lightning-lr find-lr``: run an LR range test on a config's model and data; print and plot."""
-    parser = argparse.ArgumentParser(prog="lightning-lr find-lr", description=find_lr_command.__doc__)
-    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
-    parser.add_argument("-o", "--output", default="lr_finder.png", help="PNG to write")
-    parser.add_argument("--min-lr", type=float, default=1e-7)
-    parser.add_argument("--max-lr", type=float, default=10.0)
-    parser.add_argument("--num-steps", type=int, default=100)
-    parser.add_argument("--rule", default="peak", help="peak, steepest, valley or minimum")
-    options, overrides = parser.parse_known_args(list(argv))
-    # find_lr also reports the rules through Lightning's info log; here they are printed below, once
-    info = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    level = info.level
-    with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
-        cli = _scratch_cli(options.config, overrides, scratch)
-        info.setLevel(logging.WARNING)
-        try:
-            result = find_lr(
-                cli.model,
-                datamodule=cli.datamodule,
-                trainer=cli.trainer,
-                min_lr=options.min_lr,
-                max_lr=options.max_lr,
-                num_steps=options.num_steps,
-                rule=options.rule,
-            )
-        finally:
-            info.setLevel(level)
-    path = result.plot(options.output, title=f"LR range test of {type(cli.model).__name__}")
-    for name, suggestion in result.suggestions.items():
-        value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
-        default = " (default)" if name == result.rule else ""
-        print(f"lightning-lr: {name}{default}: {value} ({suggestion.reason})")
-    print(f"lightning-lr: {len(result.losses)} steps; plot: {path}")
-    return result
-
-
-@dataclass(frozen=True)
-class _ConfigTrial:
-    """Fits one search trial from a config: the trial's hparams override the model's init_args."""
-
-    configs: Sequence[str]
-    overrides: Sequence[str]
-
-    def __call__(self, hparams: dict[str, Any], pruning: TrialPruning, trial_dir: Path) -> None:
-        from lightning_lr.search.space import hparams_to_cli_args
-
-        defaults = ["--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"]
-        cli = _scratch_cli(
-            self.configs,
-            [*defaults, *self.overrides, *hparams_to_cli_args(hparams)],
-            str(trial_dir),
-            trainer_defaults={"callbacks": [pruning]},
-        )
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-
-
-def search_command(argv: Sequence[str]) -> SearchResult:
-    """``lightning-lr search``: search a config's peak LR with Optuna; print the trials, plot them.
-
-    Workers started with the same command in the same directory join one study (SQLite under
-    ``--run-dir``); each trial logs under ``<run-dir>/<study-name>/trial_<number>/``.
-    """
-    from lightning_lr.search import SearchSpace, run_study  # the optional `search` extra
-
-    parser = argparse.ArgumentParser(
-        prog="lightning-lr search", description=search_command.__doc__, allow_abbrev=False
-    )
-    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
-    parser.add_argument("--n-trials", type=int, default=20, help="trials this worker runs")
-    parser.add_argument("--storage", default=None, help="database URL (default: SQLite in --run-dir)")
-    parser.add_argument("--sampler", default="tpe", help="grid, random, tpe, gp or cmaes")
-    parser.add_argument("--pruner", default="median", help="median, hyperband or none")
-    parser.add_argument("--study-name", default="lightning-lr-search")
-    parser.add_argument(
-        "--run-dir", default="lightning_lr_search", help="trial logs and the default database"
-    )
-    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1.0), metavar=("LOW", "HIGH"))
-    parser.add_argument("--weight-decay-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
-    parser.add_argument("--warmup-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="fractions")
-    parser.add_argument("--schedules", help="schedule families, e.g. cosine,onecycle")
-    parser.add_argument("--grid-size", type=int, default=8, help="points per axis of the grid sampler")
-    parser.add_argument("--monitor", default="val_loss")
-    parser.add_argument("--mode", default="min", help="min or max")
-    parser.add_argument("--score", default="best", help="judge a trial by its best or last value")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the sampler")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds before no new trial starts")
-    parser.add_argument("--first-lr", type=float, default=None, help="the first trial's LR, e.g. find-lr's")
-    parser.add_argument("-o", "--output", default=None, help="PNG to write (default: next to the database)")
-    options, overrides = parser.parse_known_args(list(argv))
-    space = SearchSpace(
-        lr=tuple(options.lr_range),
-        weight_decay=None if options.weight_decay_range is None else tuple(options.weight_decay_range),
-        warmup=None if options.warmup_range is None else tuple(options.warmup_range),
-        schedule=None
-        if options.schedules is None
-        else [name.strip() for name in options.schedules.split(",")],
-        grid_size=options.grid_size,
-    )
-    result = run_study(
-        _ConfigTrial(options.config, overrides),
-        space=space,
-        monitor=options.monitor,
-        mode=options.mode,
-        n_trials=options.n_trials,
-        sampler=options.sampler,
-        pruner=options.pruner,
-        storage=options.storage,
-        study_name=options.study_name,
-        run_dir=options.run_dir,
-        seed=options.seed,
-        timeout=options.timeout,
-        score=options.score,
-        first_lr=options.first_lr,
-    )
-    print(result.table())
-    if result.best_lr is None:
-        print(f"lightning-lr: no best LR: {result.reason}")
-    else:
-        print(
-            f"lightning-lr: best lr {result.best_lr:.4g} ({result.monitor} {result.best_value:.4g}, "
-            f"trial {result.best_number} of {len(result.trials)}); params: {result.best_params}"
-        )
-    output = options.output or Path(options.run_dir) / f"{options.study_name}.png"
-    path = result.plot(output, title=f"LR search: {options.study_name}")
-    print(f"lightning-lr: study {result.study_name!r} in {result.storage_url}; plot: {path}")
-    return result
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    from lightning_lr.commands import find_lr_command, plot_schedule, search_command
+
     if args and args[0] == "plot-schedule":
         plot_schedule(args[1:])
         return

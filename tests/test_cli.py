@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from lightning_lr import schedules
-from lightning_lr.cli import find_lr_command as main_find_lr
-from lightning_lr.cli import main, plot_schedule
+from lightning_lr.cli import main
+from lightning_lr.commands import find_lr_command as main_find_lr
+from lightning_lr.commands import plot_schedule
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 SMALL = [

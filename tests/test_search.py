@@ -17,7 +17,8 @@ import torch
 from conftest import TinyRegression
 
 from lightning_lr import schedules
-from lightning_lr.cli import main, search_command
+from lightning_lr.cli import main
+from lightning_lr.commands import search_command
 from lightning_lr.search import SearchResult, SearchSpace, TrialPruning, search_lr
 from lightning_lr.search.pruning import trial_score
 from lightning_lr.search.samplers import make_pruner, make_sampler

@@ -16,6 +16,7 @@ from typing_extensions import override
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._norms import total_norm
+from lightning_lr.callbacks._train_loss import TrainLossReader
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import Diagnosis, DiagnosisRules, diagnose_evaluations, diagnose_training
 
@@ -94,8 +95,7 @@ class LRDiagnostics(pl.Callback):
         self._start_step = -1
         self._initial: float | None = None
         self._initial_step = 0
-        self._metric_checked = False
-        self._loss_is_returned: bool | None = None
+        self._train_loss = TrainLossReader(train_metric)
 
     # --- collecting ------------------------------------------------------------------------------
 
@@ -104,8 +104,7 @@ class LRDiagnostics(pl.Callback):
         self._last_step = trainer.global_step  # also right after a resume
         self._parameters = [p for p in pl_module.parameters() if p.requires_grad]
         self._start_step = warmup_end(trainer)
-        self._metric_checked = False
-        self._loss_is_returned = None
+        self._train_loss.reset()
         # a resumed run restores these on the CPU; the new values are on the module's device
         device = pl_module.device
         self._losses = deque((value.to(device) for value in self._losses), maxlen=self._history)
@@ -116,9 +115,7 @@ class LRDiagnostics(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
     ) -> None:
         if optimizer is trainer.optimizers[0]:
-            if not self._metric_checked:  # a misspelt metric stops the run before its first update
-                self._metric(trainer, self.train_metric, step_variant=True)
-                self._metric_checked = True
+            self._train_loss.check_logged(trainer)  # a misspelt metric stops the run before an update
             grads = [p.grad for p in self._parameters if p.grad is not None]
             if grads:
                 self._grad_norms.append(total_norm(grads))
@@ -146,7 +143,9 @@ class LRDiagnostics(pl.Callback):
             self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
             self._step_taken = (step, deltas)
             self._before = None
-        self._losses.append(self._step_loss(trainer, outputs, (step + 1) % self.check_every_n_steps == 0))
+        self._losses.append(
+            self._train_loss.read(trainer, outputs, (step + 1) % self.check_every_n_steps == 0)
+        )
         part = self._losses[-1]
         if self._since_eval_sum is None:
             self._since_eval_sum = part.to(torch.float64, copy=True)  # never the loss itself
@@ -229,43 +228,6 @@ class LRDiagnostics(pl.Callback):
         value = float(-dot / (grad_norm * step_norm).clamp_min(1e-30))
         if math.isfinite(value):
             self._alignments.append((step, value))
-
-    def _step_loss(self, trainer: pl.Trainer, outputs: Any, check: bool) -> torch.Tensor:
-        """This step's ``train_metric``, detached.
-
-        Reading ``trainer.callback_metrics`` rebuilds Lightning's metric dict, a cost of its own
-        every step. So the logged value is compared with the loss ``training_step`` returned on
-        the first step and again on every ``check`` step (one collective decision under DDP);
-        while they are the same value, as with the usual ``self.log("train_loss", loss)``, the
-        steps between read the returned loss, which Lightning hands over anyway. Once they
-        differ (a loss term that starts at zero, say), the logged value is read every step; the
-        steps between the change and the next check keep the returned loss.
-        """
-        returned = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        returned = returned.detach() if isinstance(returned, torch.Tensor) and returned.numel() == 1 else None
-        if self._loss_is_returned and returned is not None and not check:
-            return returned.reshape(())
-        logged = self._metric(trainer, self.train_metric, step_variant=True)
-        value = logged.detach() if isinstance(logged, torch.Tensor) else torch.tensor(float(logged))
-        if self._loss_is_returned is not False:
-            same = (
-                returned is not None
-                and (value.dtype, value.device) == (returned.dtype, returned.device)
-                and bool(torch.equal(value.reshape(()), returned.reshape(())))
-            )
-            self._loss_is_returned = trainer.strategy.reduce_boolean_decision(same, all=True)
-        return value
-
-    def _metric(self, trainer: pl.Trainer, name: str, *, step_variant: bool) -> Any:
-        metrics = trainer.callback_metrics
-        key = f"{name}_step" if step_variant and f"{name}_step" in metrics else name
-        if key not in metrics:
-            available = ", ".join(sorted(metrics)) or "none"
-            raise ValueError(
-                f"LRDiagnostics: `train_metric`={name!r} was not logged. Log it in training_step "
-                f"with self.log({name!r}, loss), or pass the name you log. Logged: {available}."
-            )
-        return metrics[key]
 
     @staticmethod
     def _synced(trainer: pl.Trainer, values: torch.Tensor) -> list[float]:
