@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import multiprocessing
 import os
 import platform
@@ -17,6 +16,8 @@ from typing import Any, TypeVar
 
 import lightning
 import torch
+
+from lightning_lr.logs import quiet_lightning
 
 T = TypeVar("T")
 
@@ -42,17 +43,10 @@ def interleaved(candidates: dict[str, Callable[[], None]], repeats: int) -> dict
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Silence Lightning's info logs, its warnings about small data, and its finder's progress bar."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    try:
-        for logger in loggers:
-            logger.setLevel(logging.WARNING)
-        with warnings.catch_warnings(), open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
-            warnings.simplefilter("ignore")
+    with quiet_lightning(), warnings.catch_warnings(), open(os.devnull, "w") as sink:
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stderr(sink):
             yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _start_worker() -> None:

@@ -18,12 +18,7 @@ make the six runs take a minute or two on two CPU cores.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import logging
 import math
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +29,7 @@ from matplotlib.figure import Figure
 
 from lightning_lr import LRLogger
 from lightning_lr.demo_images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
+from lightning_lr.logs import NOISY_WARNINGS, quiet_lightning, read_metrics, series
 from lightning_lr.schedules import (
     CosineDecay,
     Cyclic,
@@ -79,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     data.setup("fit")  # a missing data set fails here, before any training
 
     results: dict[str, dict[str, Any]] = {}
-    with quiet_lightning():
+    with quiet_lightning(NOISY_WARNINGS):
         for name in args.schedulers:
             pl.seed_everything(0, verbose=False)  # the same initial weights and batches for every run
             model = ImageClassifier(lr=PEAK_LR, optimizer="adamw", **SCHEDULERS[name])
@@ -95,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
             )
             trainer.fit(model, datamodule=data)
             test_acc = trainer.test(model, datamodule=data, verbose=False)[0]["test_acc"]
-            rows = read_log(Path(trainer.log_dir or ".") / "metrics.csv")
+            rows = read_metrics(Path(trainer.log_dir or ".") / "metrics.csv")
             lr_key = next(key for key in rows[0] if key.startswith("lr-"))  # lr-AdamW/<first param group>
             results[name] = {
                 "lr": series(rows, lr_key, by="step"),
@@ -114,33 +110,6 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
         print(f"{name:12} {accuracies[-1]:13.4f} {max(accuracies):12.4f} {test_acc:8.4f} {last_lr:9.3g}")
     print("figures: " + ", ".join(str(figure) for figure in figures))
     return results
-
-
-@contextlib.contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Lightning's banners off (one line per run instead), its warnings kept; restored afterwards."""
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def read_log(path: Path) -> list[dict[str, float]]:
-    """The rows of a CSVLogger's ``metrics.csv``, empty cells left out."""
-    with path.open() as file:
-        return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(file)]
-
-
-def series(rows: list[dict[str, float]], key: str, *, by: str) -> tuple[list[int], list[float]]:
-    """The values logged under ``key``, against the ``step`` or ``epoch`` they were logged at."""
-    logged = [(int(row[by]), row[key]) for row in rows if key in row]
-    return [at for at, _ in logged], [value for _, value in logged]
 
 
 def plot_lrs(results: dict[str, dict[str, Any]], path: Path) -> Path:

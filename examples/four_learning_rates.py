@@ -22,11 +22,6 @@ classic figure; nothing is tuned on it.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
-import logging
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +32,7 @@ from matplotlib.figure import Figure
 
 from lightning_lr import LRDiagnostics
 from lightning_lr.demo_images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
+from lightning_lr.logs import NOISY_WARNINGS, quiet_lightning, read_metrics, series
 
 LEARNING_RATES = (1e-1, 1e-3, 3e-4, 6.25e-5)
 
@@ -50,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
     parser.add_argument("--limit-train-batches", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("examples_out/four_learning_rates"))
     args = parser.parse_args(argv)
-    with quiet_lightning():
+    with quiet_lightning(NOISY_WARNINGS):
         results, name = train_all(args)
     figure = plot(results, args.out / "four_learning_rates.png", title=f"Adam on {name}, 7-layer CNN")
     print(f"\n{'LR':>9}  {'last train loss':>15}  {'final test acc':>14}  {'best test acc':>13}  diagnoses")
@@ -99,7 +95,7 @@ def train_all(args: argparse.Namespace) -> tuple[dict[float, dict[str, Any]], st
             enable_progress_bar=False,
         )
         trainer.fit(model, train, test)  # the test set is evaluated after each epoch
-        rows = read_log(Path(trainer.log_dir or ".") / "metrics.csv")
+        rows = read_metrics(Path(trainer.log_dir or ".") / "metrics.csv")
         results[lr] = {
             "train_loss": series(rows, "train_loss_step", by="step"),
             "test_acc": series(rows, "val_acc", by="epoch"),
@@ -107,33 +103,6 @@ def train_all(args: argparse.Namespace) -> tuple[dict[float, dict[str, Any]], st
         }
         print(f"lr={lr:g}: final test accuracy {results[lr]['test_acc'][1][-1]:.4f}")
     return results, name
-
-
-@contextlib.contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Lightning's banners off (one line per run instead), its warnings kept; restored afterwards."""
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def read_log(path: Path) -> list[dict[str, float]]:
-    """The rows of a CSVLogger's ``metrics.csv``, empty cells left out."""
-    with path.open() as file:
-        return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(file)]
-
-
-def series(rows: list[dict[str, float]], key: str, *, by: str) -> tuple[list[int], list[float]]:
-    """The values logged under ``key``, against the ``step`` or ``epoch`` they were logged at."""
-    logged = [(int(row[by]), row[key]) for row in rows if key in row]
-    return [at for at, _ in logged], [value for _, value in logged]
 
 
 def plot(results: dict[float, dict[str, Any]], path: Path, *, title: str) -> Path:

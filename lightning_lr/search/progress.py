@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -12,24 +11,20 @@ import optuna
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lr.logs import quiet_lightning
+
 
 @contextlib.contextmanager
 def quiet_logs() -> Iterator[None]:
     """Optuna's and Lightning's info messages off for the search (warnings stay), restored after."""
     verbosity = optuna.logging.get_verbosity()
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with quiet_lightning(), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             yield
     finally:
         optuna.logging.set_verbosity(verbosity)
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 class SearchProgress:
