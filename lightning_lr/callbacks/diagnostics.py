@@ -16,6 +16,7 @@ from typing_extensions import override
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._norms import total_norm
+from lightning_lr.callbacks._step_probe import StepProbe
 from lightning_lr.callbacks._train_loss import TrainLossReader
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import Diagnosis, DiagnosisRules, diagnose_evaluations, diagnose_training
@@ -73,16 +74,12 @@ class LRDiagnostics(pl.Callback):
         self.mode = mode
         self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
         self.track_update_ratio = track_update_ratio
-        self._before: list[torch.Tensor] | None = None
-        self._step_taken: tuple[int, list[torch.Tensor]] | None = None
-        self._parameters: list[torch.Tensor] = []
         self.diagnoses: list[Diagnosis] = []
         self.actions: list[dict[str, Any]] = []
         self._history = max(self.rules.window * 4, 200)
         self._losses: deque[Any] = deque(maxlen=self._history)
         self._grad_norms: deque[Any] = deque(maxlen=self._history)
-        self._ratios: deque[tuple[int, float]] = deque(maxlen=self._history)
-        self._alignments: deque[tuple[int, float]] = deque(maxlen=self._history)
+        self._probe = StepProbe(self._history)
         self._eval_train: list[float] = []
         self._eval_val: list[float] = []
         # training losses since the last validation, as a running sum: bounded however rare validation is
@@ -102,7 +99,8 @@ class LRDiagnostics(pl.Callback):
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_step = trainer.global_step  # also right after a resume
-        self._parameters = [p for p in pl_module.parameters() if p.requires_grad]
+        parameters: list[torch.Tensor] = [p for p in pl_module.parameters() if p.requires_grad]
+        self._probe.start(parameters)
         self._start_step = warmup_end(trainer)
         self._train_loss.reset()
         # a resumed run restores these on the CPU; the new values are on the module's device
@@ -116,14 +114,11 @@ class LRDiagnostics(pl.Callback):
     ) -> None:
         if optimizer is trainer.optimizers[0]:
             self._train_loss.check_logged(trainer)  # a misspelt metric stops the run before an update
-            grads = [p.grad for p in self._parameters if p.grad is not None]
+            grads = [p.grad for p in self._probe.parameters if p.grad is not None]
             if grads:
                 self._grad_norms.append(total_norm(grads))
-            if self._step_taken is not None:
-                self._align(*self._step_taken)
-                self._step_taken = None
-            if self.track_update_ratio and (trainer.global_step + 1) % self.check_every_n_steps == 0:
-                self._before = [p.detach().clone() for p in self._parameters]
+            checked = (trainer.global_step + 1) % self.check_every_n_steps == 0
+            self._probe.before_update(self.track_update_ratio and checked)
 
     @override
     def on_train_batch_end(
@@ -135,14 +130,7 @@ class LRDiagnostics(pl.Callback):
         step = trainer.global_step - 1  # the optimizer step just taken
         lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         self._peak_lr = max(self._peak_lr, lr)
-        if self._before is not None:
-            size = torch.stack([b.norm(2) for b in self._before]).norm(2)
-            # the step, in place of the copy: the next gradient is aligned with it
-            deltas = [b.neg_().add_(a.detach()) for a, b in zip(self._parameters, self._before)]
-            moved = torch.stack([d.norm(2) for d in deltas]).norm(2)
-            self._ratios.append((step, float(moved / size.clamp_min(1e-12))))
-            self._step_taken = (step, deltas)
-            self._before = None
+        self._probe.after_update(step)
         self._losses.append(
             self._train_loss.read(trainer, outputs, (step + 1) % self.check_every_n_steps == 0)
         )
@@ -171,9 +159,9 @@ class LRDiagnostics(pl.Callback):
             window = self._synced(trainer, torch.stack(list(self._losses)[-span:]).float())
             recent_norms = list(self._grad_norms)[-span:]
             norms = self._synced(trainer, torch.stack(recent_norms).float()) if recent_norms else None
-            recent = [ratio for at, ratio in self._ratios if at > step - self.rules.window]
+            recent = [ratio for at, ratio in self._probe.ratios if at > step - self.rules.window]
             ratios = self._synced(trainer, torch.tensor(recent)) if recent else None
-            aligned = [value for at, value in self._alignments if at > step - self.rules.window]
+            aligned = [value for at, value in self._probe.alignments if at > step - self.rules.window]
             alignments = self._synced(trainer, torch.tensor(aligned)) if aligned else None
             found = None
             if trainer.is_global_zero:
@@ -216,18 +204,6 @@ class LRDiagnostics(pl.Callback):
                 mode=self.mode,
             )
         self._handle(trainer, found)
-
-    def _align(self, step: int, deltas: list[torch.Tensor]) -> None:
-        """Record ``cos(-g, step)``: how far the gradient after ``step`` still points along it."""
-        pairs = [(p.grad, d) for p, d in zip(self._parameters, deltas) if p.grad is not None]
-        if not pairs:
-            return
-        dot = torch.stack([(g * d).sum() for g, d in pairs]).sum()
-        grad_norm = torch.stack([g.norm(2) for g, _ in pairs]).norm(2)
-        step_norm = torch.stack([d.norm(2) for _, d in pairs]).norm(2)
-        value = float(-dot / (grad_norm * step_norm).clamp_min(1e-30))
-        if math.isfinite(value):
-            self._alignments.append((step, value))
 
     @staticmethod
     def _synced(trainer: pl.Trainer, values: torch.Tensor) -> list[float]:
@@ -298,8 +274,8 @@ class LRDiagnostics(pl.Callback):
             "actions": [dict(action) for action in self.actions],
             "losses": [float(value) for value in self._losses],
             "grad_norms": [float(value) for value in self._grad_norms],
-            "ratios": [[at, ratio] for at, ratio in self._ratios],
-            "alignments": [[at, value] for at, value in self._alignments],
+            "ratios": [[at, ratio] for at, ratio in self._probe.ratios],
+            "alignments": [[at, value] for at, value in self._probe.alignments],
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
             "since_eval_sum": None if self._since_eval_sum is None else float(self._since_eval_sum),
@@ -318,10 +294,10 @@ class LRDiagnostics(pl.Callback):
         self.actions = [dict(action) for action in state_dict["actions"]]
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
-        self._ratios = deque(((int(at), float(r)) for at, r in state_dict["ratios"]), maxlen=self._history)
-        self._alignments = deque(
-            ((int(at), float(v)) for at, v in state_dict.get("alignments", [])), maxlen=self._history
-        )
+        self._probe.ratios.clear()
+        self._probe.ratios.extend((int(at), float(r)) for at, r in state_dict["ratios"])
+        self._probe.alignments.clear()
+        self._probe.alignments.extend((int(at), float(v)) for at, v in state_dict.get("alignments", []))
         self._eval_train = [float(v) for v in state_dict["eval_train"]]
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         # the training losses since the last validation: a mid-epoch resume must judge the same mean
