@@ -240,3 +240,28 @@ def test_once_the_returned_loss_parts_from_the_logged_one_the_logged_one_is_judg
     # equal before step 5; steps 5 and 6 read the returned loss; the check at step 7 notices
     assert judged[:5] == logged.values[:5] and judged[7:] == logged.values[7:]
     assert [round(j - v, 5) for j, v in zip(judged[5:7], logged.values[5:7])] == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("lr", [1e-4, 0.05, 3.0])
+def test_deferred_checks_find_what_checks_at_once_find(make_trainer: MakeTrainer, lr: float) -> None:
+    """Read a check interval late (as on a GPU), the diagnoses are the same, naming the same steps."""
+    found = []
+    for deferred in (False, True):
+        torch.manual_seed(0)
+        diagnostics = LRDiagnostics(rules=RULES, check_every_n_steps=5, deferred=deferred)
+        model = Scripted(nan_at=70 if lr == 0.05 else None, lr=lr, n_samples=256, schedule=Constant())
+        make_trainer(max_steps=80, callbacks=[diagnostics], limit_val_batches=0).fit(model)
+        found.append([(d.kind, d.step, d.message) for d in diagnostics.diagnoses])
+    assert found[0] and found[0] == found[1]
+
+
+def test_deferred_adjustments_come_one_check_later(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(action="adjust", rules=RULES, check_every_n_steps=2, deferred=True)
+    model = Scripted(nan_at=6, schedule=Constant(), weight_decay=0.0)
+    make_trainer(max_steps=12, callbacks=[diagnostics], limit_val_batches=0).fit(model)
+    first = diagnostics.actions[0]
+    lrs = [lrs[0] for lrs in model.seen_lrs]
+    # found at the check after step 7, acted on at the next check (after step 9)
+    assert (
+        first["step"] == 7 and lrs[:10] == [0.05] * 10 and lrs[10] == pytest.approx(0.05 * first["lr_factor"])
+    )

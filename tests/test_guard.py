@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 from collections.abc import Callable
@@ -153,3 +154,81 @@ def test_is_divergent(loss: float, level: float | None, expected: bool) -> None:
 def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         DivergenceGuard(**kwargs)
+
+
+def test_a_deferred_verdict_rolls_back_to_the_state_before_the_bad_step(make_trainer: MakeTrainer) -> None:
+    # read one step late, as on a GPU: step 6's update happens, step 7's is dropped, and the
+    # rollback at the end of step 7 goes back to the state before step 6
+    guard = DivergenceGuard(snapshot_every=1, warmup_steps=3, deferred=True)
+    with pytest.warns(UserWarning, match=r"loss .* at step 6 .*rolled back to the state after 6 steps"):
+        model, weights, _ = run(make_trainer, {6: math.nan}, guard)
+    assert not all(torch.isfinite(value).all() for value in weights.after[7].values())  # step 6 ran
+    for name, value in weights.after[8].items():
+        assert torch.equal(value, weights.after[6][name]), name
+    assert [event["step"] for event in guard.events] == [6] and guard.retries == 1
+    lrs = [lrs[0] for lrs in model.seen_lrs]
+    assert lrs[:8] == pytest.approx([LR] * 8) and lrs[8:] == pytest.approx([LR * 0.5] * 8)
+    assert all(torch.isfinite(value).all() for value in model.state_dict().values())
+
+
+def test_deferred_and_same_step_verdicts_agree_on_a_healthy_run(make_trainer: MakeTrainer) -> None:
+    now, later = (
+        DivergenceGuard(warmup_steps=2, deferred=False),
+        DivergenceGuard(warmup_steps=2, deferred=True),
+    )
+    torch.manual_seed(0)
+    first, _, _ = run(make_trainer, {}, now, steps=12)
+    torch.manual_seed(0)
+    second, _, _ = run(make_trainer, {}, later, steps=12)
+    assert now.healthy_steps == later.healthy_steps == 12 and now.level == later.level
+    for name, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[name]), name
+
+
+def test_a_deferred_verdict_on_the_last_step_is_still_rolled_back(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(snapshot_every=1, warmup_steps=3, deferred=True)
+    with pytest.warns(UserWarning, match=r"at step 15 "):
+        model, weights, _ = run(make_trainer, {15: math.inf}, guard)
+    assert [event["step"] for event in guard.events] == [15]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, weights.after[15][name]), name
+
+
+@pytest.mark.parametrize("memory", ["device", "host", "auto"])
+def test_snapshots_restore_adam_state_in_place_whatever_the_memory(
+    make_trainer: MakeTrainer, memory: str
+) -> None:
+    guard = DivergenceGuard(snapshot_every=4, warmup_steps=2, snapshot_memory=memory)  # type: ignore[arg-type]
+    states: dict[int, dict[str, Any]] = {}
+
+    class OptimizerState(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            states[trainer.global_step] = copy.deepcopy(trainer.optimizers[0].state_dict()["state"])
+
+    model = Faulty({10: math.nan}, schedule=Constant(), optimizer="adam", weight_decay=0.0)
+    live: list[int] = []
+    trainer = make_trainer(max_steps=14, callbacks=[guard, OptimizerState()])
+    trainer.fit(model)
+    live = [id(t) for s in trainer.optimizers[0].state.values() for t in s.values()]
+    # step 10 rolled back to the snapshot after 8 steps: moments and step counts as they were then
+    assert states[11].keys() == states[8].keys()
+    for index, saved in states[8].items():
+        for key, value in saved.items():
+            assert torch.equal(states[11][index][key], value), (index, key)
+    # in place: the optimizer kept its own tensors
+    assert live == [id(t) for s in trainer.optimizers[0].state.values() for t in s.values()]
+
+
+def test_a_snapshot_from_before_the_first_step_clears_state_created_since(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(snapshot_every=100, warmup_steps=0)
+    model = Faulty({2: math.nan}, schedule=Constant(), optimizer="adam", weight_decay=0.0)
+    trainer = make_trainer(max_steps=3, callbacks=[guard])
+    with pytest.warns(UserWarning, match="rolled back to the state after 0 steps"):
+        trainer.fit(model)
+    # the state at the start had no Adam moments; the third step created them afresh
+    assert all(float(state["step"]) == 1.0 for state in trainer.optimizers[0].state.values())
+
+
+def test_snapshot_memory_is_checked() -> None:
+    with pytest.raises(ValueError, match="`snapshot_memory`"):
+        DivergenceGuard(snapshot_memory="disk")  # type: ignore[arg-type]

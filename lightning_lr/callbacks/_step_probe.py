@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 import torch
@@ -15,12 +14,14 @@ class StepProbe:
     into the step itself and records ``||w_new - w_old|| / ||w_old||`` in :attr:`ratios`; at the
     next ``before_update`` the fresh gradient ``g`` gives ``cos(-g, step)`` in :attr:`alignments`
     (positive: the step was too short to overshoot; negative: it overshot). Both keep
-    ``(step, value)`` pairs, the last ``history`` of them.
+    ``(step, value)`` pairs, the last ``history`` of them, each value a 0-d tensor on the
+    parameters' device (an alignment is NaN when it could not be measured): nothing here reads
+    the device.
     """
 
     def __init__(self, history: int) -> None:
-        self.ratios: deque[tuple[int, float]] = deque(maxlen=history)
-        self.alignments: deque[tuple[int, float]] = deque(maxlen=history)
+        self.ratios: deque[tuple[int, torch.Tensor]] = deque(maxlen=history)
+        self.alignments: deque[tuple[int, torch.Tensor]] = deque(maxlen=history)
         self.parameters: list[torch.Tensor] = []
         self._before: list[torch.Tensor] | None = None
         self._taken: tuple[int, list[torch.Tensor]] | None = None
@@ -44,7 +45,7 @@ class StepProbe:
         # the step, in place of the copy: the next gradient is aligned with it
         deltas = [b.neg_().add_(a.detach()) for a, b in zip(self.parameters, self._before)]
         moved = torch.stack([d.norm(2) for d in deltas]).norm(2)
-        self.ratios.append((step, float(moved / size.clamp_min(1e-12))))
+        self.ratios.append((step, (moved / size.clamp_min(1e-12)).float()))
         self._taken = (step, deltas)
         self._before = None
 
@@ -56,6 +57,4 @@ class StepProbe:
         dot = torch.stack([(g * d).sum() for g, d in pairs]).sum()
         grad_norm = torch.stack([g.norm(2) for g, _ in pairs]).norm(2)
         step_norm = torch.stack([d.norm(2) for _, d in pairs]).norm(2)
-        value = float(-dot / (grad_norm * step_norm).clamp_min(1e-30))
-        if math.isfinite(value):
-            self.alignments.append((step, value))
+        self.alignments.append((step, (-dot / (grad_norm * step_norm).clamp_min(1e-30)).float()))

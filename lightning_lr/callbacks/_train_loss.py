@@ -48,19 +48,29 @@ class TrainLossReader:
             )
         return metrics[key]
 
-    def read(self, trainer: pl.Trainer, outputs: Any, check: bool) -> torch.Tensor:
-        """This step's value, detached; ``outputs`` as ``on_train_batch_end`` receives them."""
+    def read(
+        self, trainer: pl.Trainer, outputs: Any, check: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This step's value, detached, and on ``check`` steps whether it equals the returned loss.
+
+        ``outputs`` as ``on_train_batch_end`` receives them. The equality comes back as a 0-d tensor
+        (nothing is read to the host here); pass what it says, once read and agreed over the
+        ranks, to :meth:`settle`. Until then the logged value is read every step.
+        """
         returned = outputs.get("loss") if isinstance(outputs, dict) else outputs
         returned = returned.detach() if isinstance(returned, torch.Tensor) and returned.numel() == 1 else None
         if self._returned_is_logged and returned is not None and not check:
-            return returned.reshape(())
+            return returned.reshape(()), None
         logged = self.logged(trainer)
         value = logged.detach() if isinstance(logged, torch.Tensor) else torch.tensor(float(logged))
+        if not check or self._returned_is_logged is False:
+            return value, None
+        if returned is None or (value.dtype, value.device) != (returned.dtype, returned.device):
+            return value, torch.zeros((), device=value.device)
+        same = torch.all(value.reshape(()) == returned.reshape(())).to(torch.float32)  # NaN: not the same
+        return value, same
+
+    def settle(self, same: bool) -> None:
+        """What a check found: the returned loss is (still) the logged one, or no longer."""
         if self._returned_is_logged is not False:
-            same = (
-                returned is not None
-                and (value.dtype, value.device) == (returned.dtype, returned.device)
-                and bool(torch.equal(value.reshape(()), returned.reshape(())))
-            )
-            self._returned_is_logged = trainer.strategy.reduce_boolean_decision(same, all=True)
-        return value
+            self._returned_is_logged = same

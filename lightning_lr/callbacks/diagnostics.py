@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import statistics
+import struct
 from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -15,6 +18,7 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
+from lightning_lr.callbacks._host import HostCopy, read_now
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks._step_probe import StepProbe
 from lightning_lr.callbacks._train_loss import TrainLossReader
@@ -38,6 +42,9 @@ class LRDiagnostics(pl.Callback):
     Under DDP the window of losses is averaged over ranks and rank 0's decision is broadcast, so
     every rank takes the same decision at the same step.
 
+    Per step, everything stays on the module's device (the loss, the gradient norm, the sums for
+    the next validation); the numbers reach the host only at check steps, in one packed copy.
+
     Args:
         train_metric: the training loss as logged with ``self.log`` (its ``_step`` variant is used
             when logged with ``on_epoch=True`` too).
@@ -52,6 +59,9 @@ class LRDiagnostics(pl.Callback):
             from a noisy loss, and how the next gradient aligns with the step (the sign of the LR's
             own gradient: too short steps keep pointing downhill, too long ones overshoot). Costs
             one copy of the parameters per check and a dot product at the next step.
+        deferred: act on a check's numbers at the next check (True) or at once (False); None: at
+            the next check on a GPU, where the numbers travel to the host without stalling it
+            (so a diagnosis comes one check interval after the step it names), else at once.
     """
 
     def __init__(
@@ -64,6 +74,7 @@ class LRDiagnostics(pl.Callback):
         mode: Literal["min", "max"] = "min",
         max_adjustments: int = 5,
         track_update_ratio: bool = True,
+        deferred: bool | None = None,
     ) -> None:
         self.train_metric = train_metric
         self.val_metric = val_metric
@@ -74,6 +85,7 @@ class LRDiagnostics(pl.Callback):
         self.mode = mode
         self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
         self.track_update_ratio = track_update_ratio
+        self.deferred = deferred
         self.diagnoses: list[Diagnosis] = []
         self.actions: list[dict[str, Any]] = []
         self._history = max(self.rules.window * 4, 200)
@@ -93,6 +105,8 @@ class LRDiagnostics(pl.Callback):
         self._initial: float | None = None
         self._initial_step = 0
         self._train_loss = TrainLossReader(train_metric)
+        self._pending: deque[_Pending] = deque()  # packs of values on their way to the host
+        self._regime = 0  # counts the LR changes made: a pack read after one is about the old LR
 
     # --- collecting ------------------------------------------------------------------------------
 
@@ -107,6 +121,11 @@ class LRDiagnostics(pl.Callback):
         device = pl_module.device
         self._losses = deque((value.to(device) for value in self._losses), maxlen=self._history)
         self._grad_norms = deque((value.to(device) for value in self._grad_norms), maxlen=self._history)
+        for measured in (self._probe.ratios, self._probe.alignments):
+            moved = [(at, value.to(device)) for at, value in measured]
+            measured.clear()
+            measured.extend(moved)
+        self._pending.clear()
 
     @override
     def on_before_optimizer_step(
@@ -131,53 +150,95 @@ class LRDiagnostics(pl.Callback):
         lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         self._peak_lr = max(self._peak_lr, lr)
         self._probe.after_update(step)
-        self._losses.append(
-            self._train_loss.read(trainer, outputs, (step + 1) % self.check_every_n_steps == 0)
-        )
-        part = self._losses[-1]
+        check = (step + 1) % self.check_every_n_steps == 0
+        if check:
+            self._receive_pending(trainer, before=step)  # one check interval late on a GPU
+        value, same = self._train_loss.read(trainer, outputs, check)
+        self._losses.append(value)
         if self._since_eval_sum is None:
-            self._since_eval_sum = part.to(torch.float64, copy=True)  # never the loss itself
-        elif self._since_eval_sum.device != part.device:  # restored from a checkpoint, on the CPU
-            self._since_eval_sum = self._since_eval_sum.to(part.device) + part
+            self._since_eval_sum = value.to(torch.float64, copy=True)  # never the loss itself
+        elif self._since_eval_sum.device != value.device:  # restored from a checkpoint, on the CPU
+            self._since_eval_sum = self._since_eval_sum.to(value.device) + value
         else:
-            self._since_eval_sum.add_(part)
+            self._since_eval_sum.add_(value)
         self._since_eval_count += 1
+        segments: dict[str, torch.Tensor] = {} if same is None else {"same": same}
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
             self._grad_norms.clear()
-            return
-        if self._initial is None and len(self._losses) == self.rules.smoothing_steps:
-            # the start level, so that "slow from the start" is told apart from "converged"; the
-            # first loss when lower, as an LR far too high blows the loss up within these steps
-            first = self._synced(trainer, torch.stack(list(self._losses)).float())
-            start = min(first[0], statistics.median(first))
-            if math.isfinite(start):
-                self._initial, self._initial_step = start, step - self.rules.smoothing_steps + 1
-        if (step + 1) % self.check_every_n_steps == 0 and len(self._losses) >= 2:
-            # once the start level is known, the rules need only the last window
-            span = self.rules.window if self._initial is not None else len(self._losses)
-            window = self._synced(trainer, torch.stack(list(self._losses)[-span:]).float())
-            recent_norms = list(self._grad_norms)[-span:]
-            norms = self._synced(trainer, torch.stack(recent_norms).float()) if recent_norms else None
-            recent = [ratio for at, ratio in self._probe.ratios if at > step - self.rules.window]
-            ratios = self._synced(trainer, torch.tensor(recent)) if recent else None
-            aligned = [value for at, value in self._probe.alignments if at > step - self.rules.window]
-            alignments = self._synced(trainer, torch.tensor(aligned)) if aligned else None
-            found = None
-            if trainer.is_global_zero:
-                found = diagnose_training(
-                    window,
-                    update_ratios=ratios,
-                    lr_to_peak=lr / self._peak_lr if self._peak_lr > 0 else None,
-                    step=step,
-                    epoch=trainer.current_epoch,
-                    rules=self.rules,
-                    grad_norms=norms,
-                    initial_loss=self._initial,
-                    initial_step=self._initial_step if self._initial is not None else 0,
-                    step_alignments=alignments,
-                )
-            self._handle(trainer, found)
+        else:
+            if self._initial is None and len(self._losses) == self.rules.smoothing_steps:
+                segments["start"] = torch.stack(list(self._losses))
+            if check and len(self._losses) >= 2:
+                segments.update(self._check_segments(step))
+        if segments:
+            self._send(trainer, step, segments, lr)
+
+    def _check_segments(self, step: int) -> dict[str, torch.Tensor]:
+        """What a check reads: the loss window, gradient norms, update ratios and alignments."""
+        # once the start level is known, the rules need only the last window
+        span = self.rules.window if self._initial is not None else len(self._losses)
+        segments = {"window": torch.stack(list(self._losses)[-span:])}
+        norms = list(self._grad_norms)[-span:]
+        if norms:
+            segments["norms"] = torch.stack(norms)
+        ratios = [ratio for at, ratio in self._probe.ratios if at > step - self.rules.window]
+        if ratios:
+            segments["ratios"] = torch.stack(ratios)
+        aligned = [value for at, value in self._probe.alignments if at > step - self.rules.window]
+        if aligned:
+            segments["alignments"] = torch.stack(aligned)
+        return segments
+
+    def _send(self, trainer: pl.Trainer, step: int, segments: dict[str, torch.Tensor], lr: float) -> None:
+        """Pack the segments, average them over the ranks on the device and start their copy to the host."""
+        device = self._losses[-1].device if self._losses else next(iter(segments.values())).device
+        packed = torch.cat([value.reshape(-1).to(device, torch.float64) for value in segments.values()])
+        if trainer.world_size > 1:
+            packed = trainer.strategy.reduce(packed.to(trainer.strategy.root_device), reduce_op="mean")
+        sizes = {name: value.numel() for name, value in segments.items()}
+        pending = _Pending(step, trainer.current_epoch, lr, self._regime, sizes, HostCopy(packed))
+        self._pending.append(pending)
+        deferred = not pending.copy.immediate if self.deferred is None else self.deferred
+        if not deferred:
+            self._receive_pending(trainer, before=step + 1)
+
+    def _receive_pending(self, trainer: pl.Trainer, before: int) -> None:
+        """Act on the packs sent before step ``before``, oldest first."""
+        while self._pending and self._pending[0].step < before:
+            pending = self._pending.popleft()
+            values = iter(pending.copy.values())
+            parts = {name: [next(values) for _ in range(size)] for name, size in pending.sizes.items()}
+            if "same" in parts:  # the average over ranks is 1 only when every rank found the same
+                self._train_loss.settle(parts["same"][0] == 1.0)
+            if pending.regime != self._regime:  # read before an LR change: the old regime's curve
+                continue
+            if "start" in parts and self._initial is None:
+                # the start level, so that "slow from the start" is told apart from "converged"; the
+                # first loss when lower, as an LR far too high blows the loss up within these steps
+                first = _float32(parts["start"])
+                start = min(first[0], statistics.median(first))
+                if math.isfinite(start):
+                    self._initial, self._initial_step = start, pending.step - self.rules.smoothing_steps + 1
+            if "window" in parts:
+                self._diagnose(trainer, pending, parts)
+
+    def _diagnose(self, trainer: pl.Trainer, pending: _Pending, parts: dict[str, list[float]]) -> None:
+        found = None
+        if trainer.is_global_zero:
+            found = diagnose_training(
+                _float32(parts["window"]),
+                update_ratios=parts.get("ratios"),
+                lr_to_peak=pending.lr / self._peak_lr if self._peak_lr > 0 else None,
+                step=pending.step,
+                epoch=pending.epoch,
+                rules=self.rules,
+                grad_norms=_float32(parts["norms"]) if "norms" in parts else None,
+                initial_loss=self._initial,
+                initial_step=self._initial_step if self._initial is not None else 0,
+                step_alignments=[v for v in parts.get("alignments", []) if math.isfinite(v)] or None,
+            )
+        self._handle(trainer, found)
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -186,9 +247,12 @@ class LRDiagnostics(pl.Callback):
         value = trainer.callback_metrics.get(self.val_metric)
         if value is None:
             return
-        mean = (self._since_eval_sum / self._since_eval_count).float().cpu()
-        pair = torch.stack([mean, torch.as_tensor(value).float().cpu()])
-        train, val = self._synced(trainer, pair)
+        self._receive_pending(trainer, before=trainer.global_step)  # a validation waits anyway
+        mean = (self._since_eval_sum / self._since_eval_count).float()
+        pair = torch.stack([mean, torch.as_tensor(value).float().to(mean.device)])
+        if trainer.world_size > 1:
+            pair = trainer.strategy.reduce(pair.to(trainer.strategy.root_device), reduce_op="mean")
+        train, val = read_now(pair)
         self._since_eval_sum, self._since_eval_count = None, 0
         self._eval_train = [*self._eval_train[-99:], train]
         self._eval_val = [*self._eval_val[-99:], val]
@@ -204,13 +268,6 @@ class LRDiagnostics(pl.Callback):
                 mode=self.mode,
             )
         self._handle(trainer, found)
-
-    @staticmethod
-    def _synced(trainer: pl.Trainer, values: torch.Tensor) -> list[float]:
-        """The values averaged over ranks (one collective call), as Python floats."""
-        if trainer.world_size > 1:
-            values = trainer.strategy.reduce(values.to(trainer.strategy.root_device), reduce_op="mean")
-        return [float(item) for item in values.cpu().tolist()]
 
     # --- deciding and acting -----------------------------------------------------------------------
 
@@ -243,7 +300,12 @@ class LRDiagnostics(pl.Callback):
             self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
             self._grad_norms.clear()
             self._initial = None
+            self._regime += 1
             rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._receive_pending(trainer, before=trainer.global_step + 1)
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -272,13 +334,13 @@ class LRDiagnostics(pl.Callback):
         return {
             "diagnoses": [diagnosis.to_dict() for diagnosis in self.diagnoses],
             "actions": [dict(action) for action in self.actions],
-            "losses": [float(value) for value in self._losses],
-            "grad_norms": [float(value) for value in self._grad_norms],
-            "ratios": [[at, ratio] for at, ratio in self._probe.ratios],
-            "alignments": [[at, value] for at, value in self._probe.alignments],
+            "losses": _read_all(self._losses),
+            "grad_norms": _read_all(self._grad_norms),
+            "ratios": _read_measured(self._probe.ratios),
+            "alignments": [pair for pair in _read_measured(self._probe.alignments) if math.isfinite(pair[1])],
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
-            "since_eval_sum": None if self._since_eval_sum is None else float(self._since_eval_sum),
+            "since_eval_sum": None if self._since_eval_sum is None else read_now(self._since_eval_sum)[0],
             "since_eval_count": self._since_eval_count,
             "quiet_until": dict(self._quiet_until),
             "evaluations": self._evaluations,
@@ -295,9 +357,11 @@ class LRDiagnostics(pl.Callback):
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
         self._probe.ratios.clear()
-        self._probe.ratios.extend((int(at), float(r)) for at, r in state_dict["ratios"])
+        self._probe.ratios.extend((int(at), torch.tensor(float(r))) for at, r in state_dict["ratios"])
         self._probe.alignments.clear()
-        self._probe.alignments.extend((int(at), float(v)) for at, v in state_dict.get("alignments", []))
+        self._probe.alignments.extend(
+            (int(at), torch.tensor(float(v))) for at, v in state_dict.get("alignments", [])
+        )
         self._eval_train = [float(v) for v in state_dict["eval_train"]]
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         # the training losses since the last validation: a mid-epoch resume must judge the same mean
@@ -310,3 +374,31 @@ class LRDiagnostics(pl.Callback):
         self._last_step = int(state_dict["last_step"])
         self._initial = state_dict["initial"]
         self._initial_step = int(state_dict["initial_step"])
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """Values of one step packed on the device, on their way to the host, with what they are about."""
+
+    step: int
+    epoch: int
+    lr: float
+    regime: int
+    sizes: dict[str, int]
+    copy: HostCopy
+
+
+def _float32(values: list[float]) -> list[float]:
+    """Values as the float32 losses they were on the device (the mean over ranks is computed in float64)."""
+    return [struct.unpack("f", struct.pack("f", value))[0] for value in values]
+
+
+def _read_all(tensors: Iterable[torch.Tensor]) -> list[float]:
+    """0-d tensors as Python floats, in one read (for the checkpoint: it waits for the device anyway)."""
+    items = list(tensors)
+    return read_now(torch.stack([t.reshape(()).to(items[0].device) for t in items])) if items else []
+
+
+def _read_measured(measured: Iterable[tuple[int, torch.Tensor]]) -> list[list[Any]]:
+    pairs = list(measured)
+    return [[at, value] for (at, _), value in zip(pairs, _read_all(value for _, value in pairs))]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import lightning.pytorch as pl
+import torch
 from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
+from lightning_lr.callbacks._host import HostCopy
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks._overlay import observe_steps
 
@@ -22,7 +24,8 @@ class LRLogger(pl.Callback):
     ``momentum-...`` (momentum or beta1), ``weight_decay-...``, the effective LR of optimizers
     that keep ``lr`` fixed (``lr_effective-...``: schedule-free's ``scheduled_lr``,
     Prodigy/D-Adaptation's ``d * lr``) and ``grad_norm`` (the global 2-norm of the gradients,
-    measured before the Trainer clips them; the only value that costs a device sync, once per log).
+    measured before the Trainer clips them; on a GPU it is copied to the host without blocking and
+    logged, with its own step, at the next log).
 
     Args:
         logging_interval: ``"step"`` (every ``every_n_steps`` optimizer steps) or ``"epoch"``.
@@ -51,6 +54,7 @@ class LRLogger(pl.Callback):
         self._prefixes: dict[int, str] = {}
         self._pending: dict[str, Any] = {}
         self._step = 0
+        self._in_flight: tuple[int, list[str], HostCopy] | None = None
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -117,11 +121,33 @@ class LRLogger(pl.Callback):
         if self.logging_interval == "epoch" and self._pending:
             self._flush(trainer)
 
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._emit_in_flight(trainer)
+
     def _flush(self, trainer: pl.Trainer) -> None:
-        metrics = {key: float(value) for key, value in self._pending.items()}
+        self._emit_in_flight(trainer)  # the device values of the last logged step, read one log late
+        metrics = {key: value for key, value in self._pending.items() if not isinstance(value, torch.Tensor)}
+        measured = {key: value for key, value in self._pending.items() if isinstance(value, torch.Tensor)}
         self._pending = {}
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=self._step)
+        if measured:
+            self._in_flight = (self._step, list(measured), HostCopy(torch.stack(list(measured.values()))))
+            if self._in_flight[2].immediate:
+                metrics.update(zip(self._in_flight[1], self._in_flight[2].values()))
+                self._in_flight = None
+        self._log(trainer, metrics, self._step)
+
+    def _emit_in_flight(self, trainer: pl.Trainer) -> None:
+        if self._in_flight is not None:
+            step, keys, copy = self._in_flight
+            self._in_flight = None
+            self._log(trainer, dict(zip(keys, copy.values())), step)
+
+    @staticmethod
+    def _log(trainer: pl.Trainer, metrics: dict[str, float], step: int) -> None:
+        if metrics:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=step)
 
 
 def _effective_lr(group: dict[str, Any], lr: float) -> float | None:

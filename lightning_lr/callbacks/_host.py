@@ -1,0 +1,58 @@
+"""The one door from device tensors to host values: copies that do not stall the device.
+
+The callbacks keep their per-step numbers on the module's device and read them here, at check or
+log steps only. :class:`HostCopy` starts a non-blocking copy into pinned host memory and records
+an event; :meth:`HostCopy.values` waits for that event only, by which time (a check interval
+later) the device has long finished it, so the stream stays full. On the CPU the values are
+there at once, so callers read them in the same step (:attr:`HostCopy.immediate`).
+
+:func:`read_now` is the blocking read, for places where a sync is expected anyway (saving a
+checkpoint, a validation's end, a user asking for a value). Nothing else in the callbacks turns
+a tensor into a Python number: ``tests/test_host_syncs.py`` counts such calls.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class HostCopy:
+    """The values of ``tensor`` on the host, copied without blocking the device's stream."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        tensor = tensor.detach()
+        self._event: torch.cuda.Event | None = None
+        if tensor.device.type == "cuda":
+            self._host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            self._host.copy_(tensor, non_blocking=True)
+            self._event = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            self._event.record(torch.cuda.current_stream(tensor.device))
+        elif tensor.device.type == "cpu":
+            self._host = tensor.clone()
+        else:  # other accelerators: a plain copy, which waits for the device
+            self._host = tensor.to("cpu")
+
+    @property
+    def immediate(self) -> bool:
+        """True when the values are on the host already (a CPU run): read them in the same step."""
+        return self._event is None
+
+    def ready(self) -> bool:
+        """True when reading the values would not wait for the device."""
+        return self._event is None or bool(self._event.query())  # type: ignore[no-untyped-call]
+
+    def values(self) -> list[float]:
+        """The values, flattened, as Python floats; waits for the copy's own event only."""
+        if self._event is not None:
+            self._event.synchronize()
+        return [float(value) for value in self._host.reshape(-1).tolist()]
+
+
+def read_now(tensor: torch.Tensor) -> list[float]:
+    """The values of ``tensor`` as Python floats, now (a blocking read on an accelerator)."""
+    return [float(value) for value in tensor.detach().reshape(-1).to("cpu").tolist()]
+
+
+def read_scalar(tensor: torch.Tensor) -> float:
+    """One value, now (a blocking read on an accelerator)."""
+    return read_now(tensor)[0]
