@@ -86,16 +86,20 @@ class _TorchMLP(_MLP):
 
 
 class _TrainClock(pl.Callback):
-    """Seconds spent in the training loop proper (setup and teardown excluded)."""
+    """CPU seconds this process spends in the training loop proper (setup and teardown excluded).
+
+    The process's own CPU time, not the wall clock: on a machine shared with other work a fit's
+    wall time varies by 10-20% with the neighbours' load, its CPU time far less (one torch thread).
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.seconds = -time.perf_counter()
+        self.seconds = -time.process_time()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.seconds += time.perf_counter()
+        self.seconds += time.process_time()
 
 
 def _fit_seconds(
@@ -130,6 +134,15 @@ def training_throughput(
     the target is about; the ratio of two fits of the same repetition, taken moments apart, varies
     less, so the reported ratio is the median of those paired ratios, with their quartiles.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread, so CPU time is the loop's own
+    try:
+        return _throughput(steps, repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _throughput(steps: int, repeats: int) -> tuple[dict[str, float], dict[str, list[float]]]:
     data = TensorDataset(torch.randn(steps * 16, 32), torch.randn(steps * 16, 1))
     mixin_schedule = Warmup(CosineDecay(TOTAL - WARMUP), WARMUP)
     setups: dict[str, Callable[[], float]] = {

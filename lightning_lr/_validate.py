@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 
 def fail(name: str, value: Any, requirement: str, fix: str | None = None) -> ValueError:
@@ -88,4 +88,7 @@ def check_floats(name: str, values: Any) -> list[float]:
     """A sequence of real numbers as a list of floats (non-finite allowed)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"`{name}` must be a sequence of numbers, got {values!r}.")
+    values = list(values)
+    if all(type(value) is float for value in values):  # the common case, without a check per item
+        return cast(list[float], values)
     return [check_real(f"{name}[{index}]", value) for index, value in enumerate(values)]

@@ -13,6 +13,9 @@ a tensor into a Python number: ``tests/test_host_syncs.py`` counts such calls.
 
 from __future__ import annotations
 
+from collections import deque
+from typing import cast
+
 import torch
 
 
@@ -48,8 +51,60 @@ class HostCopy:
         return [float(value) for value in self._host.reshape(-1).tolist()]
 
 
+class LaggedScalars:
+    """0-d device tensors, one per step, read on the host a step later without stalling the device.
+
+    :meth:`push` starts the copy of a value into a slot of a small pinned buffer and records an
+    event; :meth:`pop` returns the oldest value pushed, waiting only for its own copy. On the CPU
+    the value is read at once.
+    """
+
+    _SLOTS = 4
+
+    def __init__(self) -> None:
+        self._queued: deque[int | float] = deque()
+        self._buffer: torch.Tensor | None = None
+        self._events: list[torch.cuda.Event] = []
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def push(self, value: torch.Tensor) -> None:
+        if value.device.type != "cuda":  # on the host already (or a device without events: it waits)
+            self._queued.append(_floats(value)[0])
+            return
+        if self._buffer is None:
+            self._buffer = torch.empty(self._SLOTS, dtype=torch.float64, pin_memory=True)
+            self._events = [torch.cuda.Event() for _ in range(self._SLOTS)]  # type: ignore[no-untyped-call]
+        if len(self._queued) >= self._SLOTS:
+            raise RuntimeError("LaggedScalars: pop a value before pushing more than 4")
+        slot = self._next % self._SLOTS
+        self._next += 1
+        self._buffer[slot].copy_(value.detach(), non_blocking=True)
+        self._events[slot].record()
+        self._queued.append(slot)
+
+    def pop(self) -> float:
+        """The oldest value pushed (raises IndexError when none is queued)."""
+        item = self._queued.popleft()
+        if isinstance(item, float):
+            return item
+        self._events[item].synchronize()
+        return float(cast(torch.Tensor, self._buffer)[item])
+
+    def clear(self) -> None:
+        self._queued.clear()
+
+
 def read_now(tensor: torch.Tensor) -> list[float]:
     """The values of ``tensor`` as Python floats, now (a blocking read on an accelerator)."""
+    return _floats(tensor)
+
+
+def _floats(tensor: torch.Tensor) -> list[float]:
+    if tensor.device.type == "cpu" and tensor.numel() == 1:
+        return [tensor.item()]
     return [float(value) for value in tensor.detach().reshape(-1).to("cpu").tolist()]
 
 

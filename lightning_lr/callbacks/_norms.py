@@ -18,7 +18,9 @@ def total_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     if _foreach_norm is None:  # pragma: no cover - every supported torch has it
         return torch.nn.utils.get_total_norm(list(tensors)).float()
     norms: list[torch.Tensor] = _foreach_norm(list(tensors))
-    device = norms[0].device
-    stacked = torch.stack([norm.to(device, torch.float32) for norm in norms])
+    try:  # one kernel for the usual case of one device (stack promotes mixed dtypes)
+        stacked = torch.stack(norms).float()
+    except RuntimeError:  # tensors on several devices
+        stacked = torch.stack([norm.to(norms[0].device, torch.float32) for norm in norms])
     total: torch.Tensor = torch.linalg.vector_norm(stacked)
     return total

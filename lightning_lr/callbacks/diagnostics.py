@@ -19,7 +19,6 @@ from typing_extensions import override
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._host import HostCopy, read_now
-from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks._step_probe import StepProbe
 from lightning_lr.callbacks._train_loss import TrainLossReader
 from lightning_lr.callbacks.warmup import warmup_end
@@ -133,9 +132,9 @@ class LRDiagnostics(pl.Callback):
     ) -> None:
         if optimizer is trainer.optimizers[0]:
             self._train_loss.check_logged(trainer)  # a misspelt metric stops the run before an update
-            grads = [p.grad for p in self._probe.parameters if p.grad is not None]
-            if grads:
-                self._grad_norms.append(total_norm(grads))
+            norm = self._probe.grad_norm()
+            if norm is not None:
+                self._grad_norms.append(norm)
             checked = (trainer.global_step + 1) % self.check_every_n_steps == 0
             self._probe.before_update(self.track_update_ratio and checked)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +16,29 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int, check_range
 from lightning_lr.callbacks._adjust import reapply_after_restore, scale_lrs, total_scales
-from lightning_lr.callbacks._host import HostCopy, read_scalar
+from lightning_lr.callbacks._host import LaggedScalars
+from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._snapshot import SnapshotMemory, TrainingSnapshot
-from lightning_lr.diagnose.divergence import divergent_on_device, update_level_on_device
+from lightning_lr.diagnose.divergence import is_divergent, update_level
 
 
 class DivergenceGuard(pl.Callback):
     """Skip the update of a step whose loss is non-finite or spikes, roll back, back off, go on.
 
     Every ``snapshot_every`` steps the guard keeps a copy of the weights, the optimizer state and
-    the schedulers' states (see ``snapshot_memory``). Each step's loss is judged on the device:
-    NaN/inf, or above ``spike_factor`` times its running level (an exponential moving average of
-    the healthy steps' losses). When a step is judged bad, the guard drops the gradients of the
-    step it is at (that batch changes nothing), restores the last snapshot, multiplies the LR by
-    ``backoff`` (in the param groups and in the schedulers' base LRs, so the scheduler keeps it),
-    and training continues. After ``max_retries`` rollbacks it restores the last good state, saves
-    ``divergence_guard.ckpt`` in the log directory and stops the run cleanly.
+    the schedulers' states (see ``snapshot_memory``). A step is bad when its loss is NaN/inf, or
+    above ``spike_factor`` times its running level (an exponential moving average of the healthy
+    steps' losses). Then the guard drops the gradients of the step it is at (that batch changes
+    nothing), restores the last snapshot, multiplies the LR by ``backoff`` (in the param groups
+    and in the schedulers' base LRs, so the scheduler keeps it), and training continues. After
+    ``max_retries`` rollbacks it restores the last good state, saves ``divergence_guard.ckpt`` in
+    the log directory and stops the run cleanly.
 
-    The verdict reaches the host without stalling the device: on the CPU it is read in the same
-    step, so the bad step's own update is skipped; on a GPU it is read at the next step (a copy
-    started one step earlier, long finished by then), so the bad step's update happens, the next
-    step's is skipped, and the rollback undoes both. Either way the run goes back to the state
-    before the bad step. ``deferred`` forces one behaviour or the other.
+    The loss reaches the host without stalling the device: on the CPU it is read in the same step,
+    so the bad step's own update is skipped; on a GPU it is copied to pinned host memory without
+    blocking and judged at the next step, when the copy has long finished, so the bad step's
+    update happens, the next step's is skipped, and the rollback undoes both. Either way the run
+    goes back to the state before the bad step. ``deferred`` forces one behaviour or the other.
 
     Each checkpoint saved during training is a snapshot too, so a run resumed from a checkpoint
     rolls back exactly as the uninterrupted run does. Restoring the schedulers' state takes the
@@ -44,8 +46,9 @@ class DivergenceGuard(pl.Callback):
     with rollbacks ends that many steps short of its schedule's end. LR changes made since the
     snapshot (earlier backoffs, ``LRDiagnostics`` adjustments) are re-applied after the restore.
 
-    Under DDP every rank rolls back when any rank sees a bad loss (one all-reduce on the device).
-    Under sharded strategies each rank snapshots and restores the shard it holds. For automatic
+    Under DDP the loss judged is the mean over the ranks (one all-reduce queued on the device; a
+    NaN on any rank makes it NaN), so every rank takes the same decision at the same step. Under
+    sharded strategies each rank snapshots and restores the shard it holds. For automatic
     optimization.
 
     Args:
@@ -97,32 +100,19 @@ class DivergenceGuard(pl.Callback):
         self.retries = 0
         self.lr_scale = 1.0
         self.events: list[dict[str, Any]] = []
-        # the running level (NaN: none yet) and the healthy-step count live on the module's device
-        self._level = torch.tensor(math.nan, dtype=torch.float64)
-        self._healthy = torch.tensor(0, dtype=torch.int64)
+        self.level: float | None = None
+        self.healthy_steps = 0
         self._step_loss: torch.Tensor | None = None
-        self._pending: tuple[int, HostCopy] | None = None  # a verdict on its way to the host
+        self._losses = LaggedScalars()  # each step's loss on its way to the host
+        self._steps: deque[int] = deque()
         self._rollback = False
         self._snapshot = TrainingSnapshot(snapshot_memory)
 
-    @property
-    def level(self) -> float | None:
-        """The running level of the healthy steps' losses (None before the first; a host read)."""
-        value = read_scalar(self._level)
-        return None if math.isnan(value) else value
-
-    @property
-    def healthy_steps(self) -> int:
-        """Steps judged healthy so far (a host read)."""
-        return int(read_scalar(self._healthy))
-
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        device = pl_module.device
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        self._level = self._level.to(device, dtype)
-        self._healthy = self._healthy.to(device)
-        self._pending, self._rollback, self._step_loss = None, False, None
+        self._losses.clear()
+        self._steps.clear()
+        self._rollback, self._step_loss = False, None
         self._snapshot = TrainingSnapshot(self._snapshot.memory)
         self._snapshot.take(trainer, pl_module, total_scales(trainer))
 
@@ -141,15 +131,17 @@ class DivergenceGuard(pl.Callback):
         if optimizer is not trainer.optimizers[0] or self._step_loss is None:
             return
         loss, self._step_loss = self._step_loss, None
-        self._read_verdict()  # the previous step's, when deferred
+        self._judge_pending()  # the previous step's loss, when deferred
         if not self._rollback:
             step = trainer.global_step
             if step % self.snapshot_every == 0 and self._snapshot.step != step:
                 # the state after `step` steps, all judged healthy by now
                 self._snapshot.take(trainer, pl_module, total_scales(trainer))
-            self._judge(trainer, step, loss)
+            # under DDP the mean over ranks: every rank judges the same value (NaN and inf carry)
+            self._losses.push(mean_over_ranks(trainer, loss))
+            self._steps.append(step)
             if not self._deferred(loss):
-                self._read_verdict()
+                self._judge_pending()
         if self._rollback:
             for parameter in pl_module.parameters():
                 parameter.grad = None  # this batch changes nothing
@@ -157,35 +149,25 @@ class DivergenceGuard(pl.Callback):
     def _deferred(self, loss: torch.Tensor) -> bool:
         return loss.device.type == "cuda" if self.deferred is None else self.deferred
 
-    def _judge(self, trainer: pl.Trainer, step: int, loss: torch.Tensor) -> None:
-        """Judge the step's loss on the device and start its verdict's copy to the host."""
-        loss = loss.to(self._level.dtype)
-        bad = divergent_on_device(loss, self._level, self._healthy, self.spike_factor, self.warmup_steps)
-        if trainer.world_size > 1:  # every rank rolls back when any rank saw a bad loss
-            bad = trainer.strategy.reduce(bad.to(self._level.dtype), reduce_op="sum") > 0
-        previous = self._level
-        self._level = update_level_on_device(previous, loss, self.ema_decay, bad)
-        self._healthy = self._healthy + (~bad).to(self._healthy.dtype)
-        self._pending = (step, HostCopy(torch.stack([bad.to(loss.dtype), loss, previous])))
-
-    def _read_verdict(self) -> None:
-        if self._pending is None:
-            return
-        step, copy_ = self._pending
-        self._pending = None
-        bad, loss, level = copy_.values()
-        if not bad:
-            return
-        self._rollback = True
-        self.events = [
-            *self.events[-99:],
-            {
-                "step": step,
-                "loss": loss,
-                "level": None if math.isnan(level) else level,
-                "lr_scale": self.lr_scale * self.backoff,
-            },
-        ]
+    def _judge_pending(self) -> None:
+        """Judge the losses that reached the host: roll back at the first bad one."""
+        while self._steps:
+            step, loss = self._steps.popleft(), self._losses.pop()
+            judged_level = self.level if self.healthy_steps >= self.warmup_steps else None
+            if is_divergent(loss, judged_level, self.spike_factor):
+                self._steps.clear()
+                self._losses.clear()
+                self._rollback = True
+                event = {
+                    "step": step,
+                    "loss": loss,
+                    "level": self.level,
+                    "lr_scale": self.lr_scale * self.backoff,
+                }
+                self.events = [*self.events[-99:], event]
+                return
+            self.healthy_steps += 1
+            self.level = update_level(self.level, loss, self.ema_decay)
 
     @override
     def on_train_batch_end(
@@ -204,7 +186,7 @@ class DivergenceGuard(pl.Callback):
         self._settle(trainer, pl_module)  # nor end the run on a bad update
 
     def _settle(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._read_verdict()
+        self._judge_pending()
         if self._rollback:
             self._roll_back(trainer, pl_module)
 
@@ -245,13 +227,12 @@ class DivergenceGuard(pl.Callback):
     ) -> None:
         # A checkpoint is a snapshot too: a run resumed from it rolls back to it (the snapshot is
         # not saved; the resumed run takes it when training starts), so must the run that saved it.
-        self._read_verdict()  # saving a checkpoint waits for the device anyway
+        self._judge_pending()  # saving a checkpoint waits for the device anyway
         if trainer.training and not self._rollback:
             self._snapshot.take(trainer, pl_module, total_scales(trainer))
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        self._read_verdict()
         return {
             "retries": self.retries,
             "lr_scale": self.lr_scale,
@@ -264,7 +245,6 @@ class DivergenceGuard(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.retries = int(state_dict["retries"])
         self.lr_scale = float(state_dict["lr_scale"])
-        level = state_dict["level"]
-        self._level = torch.tensor(math.nan if level is None else float(level), dtype=torch.float64)
-        self._healthy = torch.tensor(int(state_dict["healthy_steps"]), dtype=torch.int64)
+        self.level = state_dict["level"]
+        self.healthy_steps = int(state_dict["healthy_steps"])
         self.events = list(state_dict["events"])
