@@ -59,6 +59,7 @@ class Model:
     build: Callable[[], nn.Module]
     batch: Callable[[torch.device], tuple[torch.Tensor, torch.Tensor]]
     timed_steps: int
+    repeats: int = 1
 
 
 class Blocks(nn.Module):
@@ -79,15 +80,17 @@ class Blocks(nn.Module):
         return x
 
 
-def _mlp(width: int, depth: int, rows: int, timed: int) -> Model:
+def _mlp(width: int, depth: int, rows: int, timed: int, repeats: int = 1) -> Model:
     def batch(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(rows, width, device=device), torch.randn(rows, width, device=device)
 
     params = depth * (8 * width * width + 7 * width)
-    return Model(f"MLP blocks, {params / 1e6:,.0f}M params", lambda: Blocks(width, depth), batch, timed)
+    return Model(
+        f"MLP blocks, {params / 1e6:,.0f}M params", lambda: Blocks(width, depth), batch, timed, repeats
+    )
 
 
-def _resnet(timed: int, images: int = 256) -> Model:
+def _resnet(timed: int, repeats: int, images: int = 256) -> Model:
     def build() -> nn.Module:
         import torchvision  # only this model needs it
 
@@ -96,17 +99,18 @@ def _resnet(timed: int, images: int = 256) -> Model:
     def batch(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(images, 3, 32, 32, device=device), torch.randint(0, 10, (images,), device=device)
 
-    return Model(f"ResNet-18, 32x32, batch {images}", build, batch, timed)
+    return Model(f"ResNet-18, 32x32, batch {images}", build, batch, timed, repeats)
 
 
 def models(quick: bool) -> list[Model]:
     if quick:
         return [_mlp(64, 2, 64, 30)]
+    # the small models are bound by the host's Python, whose step time varies most: more turns
     return [
-        _mlp(512, 4, 4096, 100),
-        _mlp(2048, 8, 4096, 100),
-        _mlp(4096, 8, 4096, 50),
-        _resnet(100),
+        _resnet(80, repeats=2),
+        _mlp(4096, 8, 4096, 40),
+        _mlp(2048, 8, 4096, 60),
+        _mlp(512, 4, 4096, 100, repeats=3),
     ]
 
 
@@ -283,9 +287,7 @@ def _fit(module: _Bench, model: Model, setup: str, device: torch.device, warm: i
     )
 
 
-def measure(
-    model: Model, device: torch.device, repeats: int, warm: int
-) -> tuple[int, int, dict[str, list[Run]]]:
+def measure(model: Model, device: torch.device, warm: int) -> tuple[int, int, dict[str, list[Run]]]:
     """Every setup's runs on one model, in turns; also the parameter count and model + optimizer bytes."""
     torch.manual_seed(0)
     module = _Bench(schedule=CosineDecay(1.0))
@@ -293,7 +295,7 @@ def measure(
         module.net = model.build()
     params = sum(p.numel() for p in module.net.parameters())
     runs: dict[str, list[Run]] = {setup: [] for setup in SETUPS}
-    for _ in range(repeats):
+    for _ in range(model.repeats):
         for setup in SETUPS:
             runs[setup].append(_fit(module, model, setup, device, warm))
     return params, params * 4 * 3, runs  # fp32 weights and AdamW's two moments
@@ -318,10 +320,10 @@ def _row(model: Model, params: int, state_bytes: int, runs: dict[str, list[Run]]
 
 
 def table(device: torch.device, quick: bool) -> list[str]:
-    repeats, warm = (1, 4) if quick else (2, 30)
+    warm = 4 if quick else 25
     rows = []
     for model in models(quick):
-        params, state_bytes, runs = measure(model, device, repeats, warm)
+        params, state_bytes, runs = measure(model, device, warm)
         rows += _row(model, params, state_bytes, runs)
         print("\n".join(rows[-len(SETUPS) :]), flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -344,8 +346,8 @@ def run(quick: bool = False) -> list[str]:
         "`SequentialLR` + `LearningRateMonitor`; each callback alone on top of it (`LRLogger` in the "
         "monitor's place); full stack = mixin cosine + `Warmup` + `LRLogger` + `LRDiagnostics` + "
         "`DivergenceGuard` (defaults: checks every 10 steps, snapshots every 20 on the device). Step "
-        "times between CUDA events at batch starts over the timed steps of two runs per setup, after "
-        "30 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
+        "times between CUDA events at batch starts over the timed steps of 1-4 runs per setup (in turns), "
+        "after 25 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
         "buffers); syncs counted by `torch.cuda.set_sync_debug_mode`. Targets: x bare <= 1.01, worst "
         "step <= 1.5x the bare median, <= 0.2 extra syncs per step, host RSS growth <= 10% of the "
         "model + optimizer bytes.",
