@@ -94,14 +94,16 @@ def test_plot_schedule_draws_the_planned_lr_without_training(
     assert matplotlib.image.imread(out).ndim == 3
     # 3600 training samples / batch 100 = 36 optimizer steps per epoch, 4 epochs
     assert len(plan.lrs[0]) == 144 and plan.steps_per_epoch == 36
-    # the config's LRFinder set the peak before step 0; the cosine spans the run from that peak, and
-    # its Warmup callback ramps the first 5% on top
+    # no range test runs (nothing is trained): the plan is drawn at the config's lr, with a note that
+    # the config's LRFinder replaces it when training starts; the cosine spans the run from that peak,
+    # and its Warmup callback ramps the first 5% on top
     warmup = round(0.05 * 144)
     expected = schedules.Warmup(schedules.Constant(), warmup)
     cosine = schedules.CosineDecay(144)
     by_name = dict(zip(plan.names, plan.lrs))
     peak = by_name["default"][warmup] / cosine(warmup)
-    assert peak != pytest.approx(0.03)  # the config's lr was replaced by the finder's suggestion
+    assert peak == pytest.approx(0.03)
+    assert any("LRFinder replaces the peak LR" in note for note in plan.notes)
     assert by_name["default"] == pytest.approx([peak * expected(k) * cosine(k) for k in range(144)])
     assert by_name["head"] == pytest.approx([0.1 * peak * expected(k) * cosine(k) for k in range(144)])
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.png"], "left files behind"
