@@ -48,6 +48,9 @@ USAGE = """lightning-lr {fit,validate,test,predict} --config CONFIG.yaml [--sect
 
 _LR_FLAGS = ("--model.init_args.lr", "--model.lr")
 
+_REPORTED: tuple[type[BaseException], ...] = (*USER_ERRORS, MisconfigurationException)
+"""Errors ``console`` says in one line: bad input, and Lightning's own misconfiguration errors."""
+
 
 class LightningLRCLI(LightningCLI):
     """LightningCLI with any LightningModule/DataModule by ``class_path``, and two extra options.
@@ -276,7 +279,7 @@ def console(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         main(args)
-    except USER_ERRORS + (MisconfigurationException,) as error:
+    except _REPORTED as error:
         if "--traceback" in args:
             raise
         name = args[0] if args and args[0] in SUBCOMMANDS else None

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,21 @@ CONFIG_SECTIONS = ("seed_everything", "trainer", "model", "data", "lr_plot", "te
 """The roots of the config overrides a subcommand passes on to the config."""
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default after its help (when it has one); names and paths never split at a hyphen."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+            default = action.default
+            shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            text += f" (default: {shown})"
+        return text
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
     """A subcommand's options: defaults in the help, mistakes raised in one line, not printed."""
 
@@ -41,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(
             prog=f"lightning-lr {command}",
             description=description,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
             allow_abbrev=False,
             epilog="Any --section.key=value (e.g. --trainer.max_epochs=3) overrides the config, as in "
             "`lightning-lr fit`. Options are written --snake_case; --kebab-case works too.",
@@ -119,7 +135,8 @@ def plot_schedule(argv: Sequence[str]) -> LRPlan:
         plan, options.output, title=f"LR schedule of {type(cli.model).__name__}", log_scale=options.log_scale
     )
     peak = max(max(lrs) for lrs in plan.lrs)
-    print(f"lightning-lr: {len(plan.lrs[0])} optimizer steps, peak LR {peak:.4g}; plot: {path}")
+    steps = len(plan.lrs[0])
+    print(f"lightning-lr: {steps} optimizer steps, peak LR {peak:.4g}; plot: {Path(path).resolve()}")
     for note in plan.notes:
         print(f"lightning-lr: note: {note}")
     return plan
