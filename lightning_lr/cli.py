@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from jsonargparse import DefaultHelpFormatter
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
@@ -52,6 +54,22 @@ _REPORTED: tuple[type[BaseException], ...] = (*USER_ERRORS, MisconfigurationExce
 """Errors ``console`` says in one line: bad input, and Lightning's own misconfiguration errors."""
 
 
+def plain(text: str) -> str:
+    """Help text without reST markup: ``code`` and :class:`~path.Name` roles as plain words."""
+    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?([^`.]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+class _PlainHelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help (types and defaults) in plain text: docstrings lose their reST markup."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return plain(super()._expand_help(action))
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain(text))
+
+
 class LightningLRCLI(LightningCLI):
     """LightningCLI with any LightningModule/DataModule by ``class_path``, and two extra options.
 
@@ -85,10 +103,11 @@ class LightningLRCLI(LightningCLI):
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         # errors are raised, not printed with the whole usage: `console` says them in one line
-        parser_kwargs: dict[str, Any] = {"exit_on_error": False}
+        plain_errors = {"exit_on_error": False, "formatter_class": _PlainHelpFormatter}
+        parser_kwargs: dict[str, Any] = dict(plain_errors)
         if kwargs.get("run", True):
             parser_kwargs["usage"] = USAGE
-            parser_kwargs.update({name: {"exit_on_error": False} for name in self.subcommands()})
+            parser_kwargs.update({name: dict(plain_errors) for name in self.subcommands()})
         kwargs.setdefault("parser_kwargs", parser_kwargs)
         kwargs["trainer_defaults"] = defaults
         # no datamodule class: `data` stays optional, for modules that bring their own dataloaders

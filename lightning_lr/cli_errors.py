@@ -82,10 +82,11 @@ def parse_error_message(text: str, option_names: Sequence[str] = ()) -> str:
     missing = re.search(r"File does not exist: '([^']+)'", text)
     if missing:
         return f"`--config` names no file, got {missing.group(1)!r}. Give the path of a YAML config."
+    for line in text.splitlines():  # the library's own message, raised inside a class jsonargparse built
+        mine = re.match(r"^\s*(?:- )?(`[^`]+` .*got .*)$", line)
+        if mine:
+            return mine.group(1)
     leaves = _leaves(text.splitlines())
-    ours = [leaf for leaf in leaves if re.search(r"`[^`]+` .*got ", leaf.text)]
-    if ours:
-        return ours[0].text
     for leaf in leaves:
         option = re.match(r"Option '([^']+)' is not accepted", leaf.text)
         if option and leaf.class_path:

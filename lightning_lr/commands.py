@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from lightning_lr.cli import SUBCOMMANDS, LightningLRCLI, normalize_flags
+from lightning_lr.cli import SUBCOMMANDS, LightningLRCLI, normalize_flags, plain
 from lightning_lr.cli_errors import CommandLineError, did_you_mean
 from lightning_lr.finder.result import LRFinderResult
 from lightning_lr.finder.sweep import find_lr
@@ -47,7 +47,7 @@ class _HelpFormatter(argparse.HelpFormatter):
         return text
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+        return textwrap.wrap(" ".join(plain(text).split()), width, break_on_hyphens=False)
 
 
 class _Parser(argparse.ArgumentParser):
