@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image
 import optuna
@@ -58,6 +59,11 @@ def readme_commands() -> list[str]:
                 commands.append(" ".join(line.split()))
     prose = re.sub(r"```.*?```", "", README, flags=re.S)
     commands += [span for span in re.findall(r"`(lightning-lr [^`]*)`", prose) if "--" in span]
+    for config in sorted((ROOT / "configs").glob("*.yaml")):  # the commands in the configs' comments
+        for line in config.read_text().splitlines():
+            found = re.match(r"#\s+(lightning-lr [^(]*?)\s*(\(.*)?$", line)
+            if found:
+                commands.append(" ".join(found.group(1).split()))
     return list(dict.fromkeys(commands))
 
 
@@ -107,7 +113,11 @@ def run_command(
                 code = int(exit_.code or 0)
         printed = capsys.readouterr()
         return Run(
-            tmp_path, code, printed.out, printed.err + lightning_log.getvalue(), len(steps),
+            tmp_path,
+            code,
+            printed.out,
+            printed.err + lightning_log.getvalue(),
+            len(steps),
             [str(warning.message) for warning in caught],
         )
 
@@ -268,6 +278,10 @@ CLAIMS: dict[str, tuple[list[str], Callable[[Run], None]]] = {
     ),
     "lightning-lr plot-schedule --config configs/mnist1d.yaml -o schedule.png --log_scale "
     "--trainer.max_epochs=10": ([], _plot_only(360, finder_note=True)),
+    "lightning-lr plot-schedule --config configs/mnist1d.yaml -o schedule.png": (
+        [],
+        _plot_only(30 * 36, finder_note=True),
+    ),
     "lightning-lr find-lr --config configs/mnist1d.yaml -o lr_finder.png --rule peak": ([], check_find_lr),
     FIND_LR: ([], check_find_lr),
     "lightning-lr --help": ([], check_overview),
@@ -302,3 +316,53 @@ def test_readme_command_does_what_the_readme_says(
         monkeypatch.syspath_prepend(str(tmp_path))
     extra, check = CLAIMS[command]
     check(run_command(command, extra))
+
+
+def _init_args(config: dict[str, Any]) -> dict[str, Any]:
+    return dict(config["model"]["init_args"])
+
+
+def _callbacks(config: dict[str, Any]) -> list[str]:
+    return [callback["class_path"].rsplit(".", 1)[-1] for callback in config["trainer"].get("callbacks", [])]
+
+
+def _schedule(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    schedule = _init_args(config)["schedule"]
+    return schedule["class_path"], dict(schedule.get("init_args") or {})
+
+
+CONFIG_CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "mnist1d.yaml": lambda c: (
+        _init_args(c)["optimizer"] == "adamw"
+        and _schedule(c)[0].endswith("CosineDecay")
+        and {"Warmup", "LRLogger", "LRDiagnostics"} <= set(_callbacks(c))
+    ),
+    "mnist1d_onecycle.yaml": lambda c: _schedule(c)[0].endswith("OneCycle"),
+    "mnist1d_wsd.yaml": lambda c: (
+        _schedule(c)[0].endswith("WarmupStableDecay") and _schedule(c)[1]["decay_shape"] == "1-sqrt"
+    ),
+    "mnist1d_plateau.yaml": lambda c: (
+        _schedule(c)[0].endswith("ReduceOnPlateau")
+        and _init_args(c)["monitor"] == "val_loss"
+        and _init_args(c)["interval"] == "epoch"
+    ),
+    "mnist1d_layerwise_restarts.yaml": lambda c: (
+        _schedule(c)[0].endswith("CosineRestarts")
+        and "epochs" in str(_schedule(c)[1]["cycle_steps"])
+        and bool(_init_args(c)["lr_multipliers"])
+        and "no_decay" not in _init_args(c)
+    ),  # the default: biases and norm layers
+    "mnist1d_torch_sgd_steplr.yaml": lambda c: (
+        _init_args(c)["optimizer"]["class_path"] == "torch.optim.SGD"
+        and _schedule(c)[0] == "torch.optim.lr_scheduler.StepLR"
+        and _init_args(c)["interval"] == "epoch"
+    ),
+}
+
+
+def test_the_configs_table_lists_every_config_and_each_is_what_the_table_says() -> None:
+    table = README.split("Configs in `configs/`", 1)[1].split("\n\n", 2)[1]
+    rows = dict(re.findall(r"^\| `([\w.]+\.yaml)` \| (.*) \|$", table, flags=re.M))
+    assert set(rows) == {path.name for path in (ROOT / "configs").glob("*.yaml")} == set(CONFIG_CLAIMS)
+    for name, claim in CONFIG_CLAIMS.items():
+        assert claim(yaml.safe_load((ROOT / "configs" / name).read_text())), f"{name}: {rows[name]}"
