@@ -79,6 +79,10 @@ def parse_error_message(text: str, option_names: Sequence[str] = ()) -> str:
     unknown = re.search(r"unrecognized arguments: (.+)", text)
     if unknown:
         return _unknown_options(unknown.group(1).split(), option_names)
+    required = re.search(r"the following arguments are required: ([\w.]+)", text)
+    if required and required.group(1).endswith("model"):
+        fix = "Give a config with a `model:` section (--config CONFIG.yaml), or --model CLASS_PATH."
+        return f"`model` is missing. {fix}"
     missing = re.search(r"File does not exist: '([^']+)'", text)
     if missing:
         return f"`--config` names no file, got {missing.group(1)!r}. Give the path of a YAML config."
@@ -101,6 +105,13 @@ def parse_error_message(text: str, option_names: Sequence[str] = ()) -> str:
         expected = re.match(r"Expected a <class '([\w.]+)'>$", leaf.text)
         if expected:
             return f"`{leaf.path}` must be {_article(expected.group(1))}{value}."
+        literal = re.match(r"Expected a typing\.Literal\[(.*)\]", leaf.text)
+        if literal:
+            choices = re.findall(r"'([^']*)'", literal.group(1))
+            given = re.search(r"Got value: (.*)$", leaf.text)
+            hint = did_you_mean(given.group(1).rstrip("."), choices, form="'{}'") if given else ""
+            listed = ", ".join(repr(choice) for choice in choices)
+            return f"`{leaf.path}` must be one of {listed}{value}.{hint}"
         return f"`{leaf.path}` is not valid{value}: {leaf.text.rstrip('.')}."
     return text.strip().splitlines()[0] if text.strip() else "the arguments could not be parsed."
 

@@ -331,8 +331,23 @@ def test_unknown_options_of_a_subcommand_are_refused_with_its_own_help_and_kebab
             r"`total_steps` is not a length, got '3 weeks'\. Write an int",
         ),
         (["--config", "missing.yaml"], r"`--config` names no file, got '.*missing\.yaml'"),
+        (["--model.init_args.optimizer=adamww"], r"`optimizer` is not a known optimizer, got 'adamww'"),
+        (
+            ["--model.init_args.interval=epochs"],
+            r"`model\.init_args\.interval` must be one of 'step', 'epoch', got 'epochs'\. "
+            r"Did you mean 'epoch'\?",
+        ),
     ],
-    ids=["short-schedule-name", "unknown-schedule-class", "unknown-key", "wrong-type", "hook", "no-file"],
+    ids=[
+        "short-schedule-name",
+        "unknown-schedule-class",
+        "unknown-key",
+        "wrong-type",
+        "hook",
+        "no-file",
+        "unknown-optimizer",
+        "close-choice",
+    ],
 )
 def test_a_mistake_is_one_line_first_with_the_fix_and_no_usage_or_traceback(
     flags: list[str],
