@@ -80,6 +80,18 @@ class LightningLRCLI(LightningCLI):
     (:class:`~lightning_lr.checkpoint_io.AtomicCheckpointIO`) unless ``trainer.plugins`` names a
     CheckpointIO or the strategy brings its own: a run killed while saving leaves the previous
     checkpoint intact.
+
+    An ``lr`` given on the command line (``--model.init_args.lr``) is the LR the run trains at: a
+    ``LRFinder`` in the config is left out (and, with ``announce``, a line says so).
+    LightningCLI's ``--optimizer``/``--lr_scheduler`` are refused for a ``ConfigureOptimizersMixin``
+    model, whose own optimizer and schedule they would silently replace. Parse errors are raised
+    as one-line :class:`~lightning_lr.cli_errors.CommandLineError`.
+
+    Args:
+        stop_after_plan: end fit when training starts, once the LR plan is recorded.
+        without_finder: leave any ``LRFinder`` of the config out.
+        announce: say when an ``LRFinder`` is left out for an ``lr`` given on the command line.
+        parse_only: parse and check the config, instantiate nothing.
     """
 
     def __init__(
