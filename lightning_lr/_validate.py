@@ -6,6 +6,7 @@ backticks, echoes the value received and, where there is one, says the fix.
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from collections.abc import Iterable
@@ -73,7 +74,8 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     options = tuple(choices)
     if value not in options:
         listed = ", ".join(repr(option) for option in options)
-        raise fail(name, value, f"must be one of {listed}")
+        close = difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
+        raise fail(name, value, f"must be one of {listed}", f"Did you mean {close[0]!r}?" if close else None)
     return str(value)
 
 

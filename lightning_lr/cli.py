@@ -3,32 +3,71 @@
 
 lightning-lr fit --config configs/mnist1d.yaml
 lightning-lr plot-schedule --config configs/mnist1d.yaml -o schedule.png
-lightning-lr search --config configs/mnist1d.yaml --n-trials 20
+lightning-lr search --config configs/mnist1d.yaml --n_trials 20
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning.pytorch as pl
+from jsonargparse import DefaultHelpFormatter
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lr.callbacks.finder import LRFinder
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
+from lightning_lr.cli_errors import USER_ERRORS, CommandLineError, did_you_mean, parse_error_message
+from lightning_lr.logs import quiet_cli
+from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import PlanAtTrainStart
 
-if TYPE_CHECKING:
-    pass
+SUBCOMMANDS = {
+    "fit": "train a model from a config (LightningCLI), then plot the LR it used",
+    "validate": "validate a model from a config (LightningCLI)",
+    "test": "test a model from a config (LightningCLI)",
+    "predict": "predict with a model from a config (LightningCLI)",
+    "plot-schedule": "draw the LR a config will use at every step, without training",
+    "find-lr": "run an LR range test on a config's model and data; print every rule's pick",
+    "search": "search a config's peak LR (and warmup, schedule) with Optuna",
+}
+"""Every subcommand and what it is for, as ``lightning-lr --help`` lists them."""
 
 USAGE = """lightning-lr {fit,validate,test,predict} --config CONFIG.yaml [--section.key=value ...]
-       lightning-lr plot-schedule --config CONFIG.yaml [-o schedule.png] [--log-scale] [overrides ...]
+       lightning-lr plot-schedule --config CONFIG.yaml [-o schedule.png] [--log_scale] [overrides ...]
        lightning-lr find-lr --config CONFIG.yaml [-o lr_finder.png] [--rule peak] [overrides ...]
-       lightning-lr search --config CONFIG.yaml [--n-trials 20] [--storage URL] [overrides ...]"""
+       lightning-lr search --config CONFIG.yaml [--n_trials 20] [--storage URL] [overrides ...]"""
+
+_LR_FLAGS = ("--model.init_args.lr", "--model.lr")
+
+_REPORTED: tuple[type[BaseException], ...] = (*USER_ERRORS, MisconfigurationException)
+"""Errors ``console`` says in one line: bad input, and Lightning's own misconfiguration errors."""
+
+
+def plain(text: str) -> str:
+    """Help text without reST markup: ``code`` and :class:`~path.Name` roles as plain words."""
+    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?([^`.]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+class _PlainHelpFormatter(DefaultHelpFormatter):
+    """jsonargparse's help (types and defaults) in plain text: docstrings lose their reST markup."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return plain(super()._expand_help(action))
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain(text))
 
 
 class LightningLRCLI(LightningCLI):
@@ -41,19 +80,71 @@ class LightningLRCLI(LightningCLI):
     (:class:`~lightning_lr.checkpoint_io.AtomicCheckpointIO`) unless ``trainer.plugins`` names a
     CheckpointIO or the strategy brings its own: a run killed while saving leaves the previous
     checkpoint intact.
+
+    An ``lr`` given on the command line (``--model.init_args.lr``) is the LR the run trains at: a
+    ``LRFinder`` in the config is left out (and, with ``announce``, a line says so).
+    LightningCLI's ``--optimizer``/``--lr_scheduler`` are refused for a ``ConfigureOptimizersMixin``
+    model, whose own optimizer and schedule they would silently replace. Parse errors are raised
+    as one-line :class:`~lightning_lr.cli_errors.CommandLineError`.
+
+    Args:
+        stop_after_plan: end fit when training starts, once the LR plan is recorded.
+        without_finder: leave any ``LRFinder`` of the config out.
+        announce: say when an ``LRFinder`` is left out for an ``lr`` given on the command line.
+        parse_only: parse and check the config, instantiate nothing.
     """
 
-    def __init__(self, *args: Any, stop_after_plan: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        stop_after_plan: bool = False,
+        without_finder: bool = False,
+        announce: bool = True,
+        parse_only: bool = False,
+        **kwargs: Any,
+    ) -> None:
         self.plan_recorder = PlanAtTrainStart(stop=stop_after_plan)
+        self.without_finder = without_finder
+        self.announce = announce
+        self.parse_only = parse_only
+        self.finders_left_out: list[str] = []
+        self.lr_given = False
         defaults = dict(kwargs.pop("trainer_defaults", None) or {})
         defaults["callbacks"] = [*list(defaults.get("callbacks", [])), self.plan_recorder]
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        kwargs.setdefault("parser_kwargs", {"usage": USAGE} if kwargs.get("run", True) else {})
+        # errors are raised, not printed with the whole usage: `console` says them in one line
+        plain_errors = {"exit_on_error": False, "formatter_class": _PlainHelpFormatter}
+        parser_kwargs: dict[str, Any] = dict(plain_errors)
+        if kwargs.get("run", True):
+            parser_kwargs["usage"] = USAGE
+            parser_kwargs.update({name: dict(plain_errors) for name in self.subcommands()})
+        kwargs.setdefault("parser_kwargs", parser_kwargs)
         kwargs["trainer_defaults"] = defaults
         # no datamodule class: `data` stays optional, for modules that bring their own dataloaders
         super().__init__(pl.LightningModule, None, *args, **kwargs)
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        given = [str(arg) for arg in (sys.argv[1:] if args is None else args)]
+        self.lr_given = any(arg.split("=", 1)[0] in _LR_FLAGS for arg in given)
+        try:
+            super().parse_arguments(parser, args)
+        except argparse.ArgumentError as error:
+            raise CommandLineError(parse_error_message(str(error), _option_names(parser, given))) from None
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        _refuse_optimizer_flags(config)
+        if self.without_finder or self.lr_given:
+            self.finders_left_out = _leave_out_finders(config)
+        if self.finders_left_out and self.lr_given and self.announce:
+            lr = (config.get("model") or {}).get("init_args", {}).get("lr")
+            _say(f"`model.init_args.lr`={lr} given: the config's LRFinder is left out, the run trains at it.")
+
+    def instantiate_classes(self) -> None:
+        if not self.parse_only:
+            super().instantiate_classes()
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer = super().instantiate_trainer(**kwargs)
@@ -101,26 +192,146 @@ class LightningLRCLI(LightningCLI):
                 _say(f"{name}: {value:.4f}")
 
 
+def _option_names(parser: Any, given: Sequence[str]) -> list[str]:
+    """The keys the parser (or the subcommand's parser) takes, for a "did you mean"."""
+    subcommands = getattr(parser, "_subcommands_action", None)
+    chosen = next((arg for arg in given if not arg.startswith("-")), None)
+    if subcommands is not None and chosen in getattr(subcommands, "_name_parser_map", {}):
+        parser = subcommands._name_parser_map[chosen]
+    return [str(action.dest) for action in getattr(parser, "_actions", [])]
+
+
+def _leave_out_finders(config: Any) -> list[str]:
+    """Take every LRFinder out of the config's ``trainer.callbacks``; their class paths."""
+    trainer = config.get("trainer")
+    callbacks = None if trainer is None else trainer.get("callbacks")
+    if not callbacks:
+        return []
+    listed = callbacks if isinstance(callbacks, list) else [callbacks]
+    finders = [callback for callback in listed if _is_finder(callback)]
+    if finders:
+        trainer["callbacks"] = [callback for callback in listed if not _is_finder(callback)]
+    return [str(finder.get("class_path")) for finder in finders]
+
+
+def _is_finder(callback: Any) -> bool:
+    if isinstance(callback, LRFinder):
+        return True
+    found = _import(str(getattr(callback, "get", lambda key: "")("class_path") or ""))
+    return isinstance(found, type) and issubclass(found, LRFinder)
+
+
+def _import(path: str) -> Any:
+    module_name, _, attribute = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attribute, None)
+    except (ImportError, ValueError):
+        return None
+
+
+def _refuse_optimizer_flags(config: Any) -> None:
+    """LightningCLI's ``--optimizer``/``--lr_scheduler`` would silently replace the mixin's own."""
+    model = config.get("model")
+    model_class = _import(str(model.get("class_path", ""))) if model is not None else None
+    if not (isinstance(model_class, type) and issubclass(model_class, ConfigureOptimizersMixin)):
+        return
+    for key, hparam in (("optimizer", "optimizer"), ("lr_scheduler", "schedule")):
+        given = config.get(key)
+        if given is not None:
+            path = str(given.get("class_path", given)) if hasattr(given, "get") else str(given)
+            name = path.rsplit(".", 1)[-1]
+            example = name.lower() if key == "optimizer" else f"{{class_path: {path}, init_args: {{...}}}}"
+            raise CommandLineError(
+                f"`--{key}` would replace the optimizer and schedule that ConfigureOptimizersMixin builds "
+                f"for {model_class.__name__}, got {path!r}. Set the mixin's hparams instead, e.g. "
+                f"--model.init_args.{hparam}={example} (with `lr`, `optimizer_kwargs` and `schedule`)."
+            )
+
+
 @rank_zero_only
 def _say(message: str) -> None:
     print(f"lightning-lr: {message}", flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    from lightning_lr.commands import find_lr_command, plot_schedule, search_command
+def normalize_flags(args: Sequence[str]) -> list[str]:
+    """``--kebab-case`` option names as Lightning's ``--snake_case`` (values are left alone)."""
+    normal = []
+    for arg in args:
+        if arg.startswith("--") and len(arg) > 2:
+            name, equals, value = arg.partition("=")
+            arg = "--" + name[2:].replace("-", "_") + equals + value
+        normal.append(arg)
+    return normal
 
-    if args and args[0] == "plot-schedule":
-        plot_schedule(args[1:])
+
+def overview() -> str:
+    """What ``lightning-lr --help`` prints: the usage and every subcommand's purpose."""
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = [f"usage: {USAGE}", "", "subcommands:"]
+    lines += [f"  {name:<{width}}  {purpose}" for name, purpose in SUBCOMMANDS.items()]
+    lines += [
+        "",
+        "options:",
+        "  -h, --help     this overview; `lightning-lr SUBCOMMAND --help` shows a subcommand's options",
+        "  --traceback    on an error, show where it was raised",
+        "",
+        "Options are written --snake_case (--kebab-case works too).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run ``lightning-lr`` with ``argv`` (default: the command line); errors are raised."""
+    args = [arg for arg in normalize_flags(sys.argv[1:] if argv is None else argv) if arg != "--traceback"]
+    if not args or args[0] in ("-h", "--help"):
+        print(overview())
         return
-    if args and args[0] == "find-lr":
-        find_lr_command(args[1:])
-        return
-    if args and args[0] == "search":
-        search_command(args[1:])
-        return
-    LightningLRCLI(args=None if argv is None else args)
+    from lightning_lr.commands import COMMANDS
+
+    name = args[0]
+    if name not in SUBCOMMANDS:
+        raise CommandLineError(
+            f"`{name}` is not a subcommand.{did_you_mean(name, SUBCOMMANDS)} "
+            f"Subcommands: {', '.join(SUBCOMMANDS)}."
+        )
+    with quiet_cli():
+        if name in COMMANDS:
+            COMMANDS[name](args[1:])
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*args parameter is intended to run from within Python"
+            )
+            LightningLRCLI(args=args)
+
+
+def console(argv: Sequence[str] | None = None) -> None:
+    """The ``lightning-lr`` script: a user's mistake in one line (``--traceback`` for the trace)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        main(args)
+    except _REPORTED as error:
+        if "--traceback" in args:
+            raise
+        name = args[0] if args and args[0] in SUBCOMMANDS else None
+        _complain(one_line(error), f"lightning-lr {name} --help" if name else "lightning-lr --help")
+        raise SystemExit(2) from None
+
+
+def one_line(error: BaseException) -> str:
+    """The message of a user error, without the nesting a parser may have wrapped it in."""
+    text = str(error).strip()
+    return parse_error_message(text) if "\n" in text else text
+
+
+@rank_zero_only
+def _complain(message: str, help_command: str) -> None:
+    print(f"lightning-lr: error: {message}", file=sys.stderr)
+    print(
+        f"lightning-lr: `{help_command}` shows the options; --traceback shows where it was raised.",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    console()

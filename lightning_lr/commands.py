@@ -2,28 +2,89 @@
 
 Each instantiates the config's model, data and Trainer without running them (in a scratch folder),
 then draws the LR plan, runs a range test, or runs a search study whose trials are the config.
+Their options are ``--snake_case`` (``--kebab-case`` works too); any other option must be a config
+override (``--trainer.max_epochs=3``), and anything else is refused with the subcommand's help.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import tempfile
+import textwrap
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from lightning_lr.cli import LightningLRCLI
+from lightning_lr.cli import SUBCOMMANDS, LightningLRCLI, normalize_flags, plain
+from lightning_lr.cli_errors import CommandLineError, did_you_mean
 from lightning_lr.finder.result import LRFinderResult
 from lightning_lr.finder.sweep import find_lr
+from lightning_lr.logs import quiet_lightning
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import LRPlan
 
 if TYPE_CHECKING:
     from lightning_lr.search import SearchResult, TrialPruning
+
+CONFIG_SECTIONS = ("seed_everything", "trainer", "model", "data", "lr_plot", "test_after_fit")
+"""The roots of the config overrides a subcommand passes on to the config."""
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default after its help (when it has one); names and paths never split at a hyphen."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+            default = action.default
+            shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+            text += f" (default: {shown})"
+        return text
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(plain(text).split()), width, break_on_hyphens=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A subcommand's options: defaults in the help, mistakes raised in one line, not printed."""
+
+    def __init__(self, command: str, description: str) -> None:
+        super().__init__(
+            prog=f"lightning-lr {command}",
+            description=description,
+            formatter_class=_HelpFormatter,
+            allow_abbrev=False,
+            epilog="Any --section.key=value (e.g. --trainer.max_epochs=3) overrides the config, as in "
+            "`lightning-lr fit`. Options are written --snake_case; --kebab-case works too.",
+        )
+        self.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(f"{message} (`{self.prog}`).")
+
+    def split(self, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+        """The subcommand's options, and the config overrides; any other option is refused."""
+        options, rest = self.parse_known_args(normalize_flags(argv))
+        known = [option for action in self._actions for option in action.option_strings]
+        for index, arg in enumerate(rest):
+            name = arg.split("=", 1)[0]
+            follows_override = index > 0 and rest[index - 1].startswith("--") and "=" not in rest[index - 1]
+            if name.startswith("--") and name[2:].split(".")[0] in CONFIG_SECTIONS:
+                continue
+            if not name.startswith("-") and follows_override:
+                continue
+            hint = did_you_mean(name, known, form="`{}`")
+            raise CommandLineError(
+                f"`{name}` is not an option of `{self.prog}`.{hint} Its options: "
+                f"{', '.join(option for option in known if option.startswith('--'))}; config overrides "
+                f"start with --{', --'.join(CONFIG_SECTIONS[:4])}."
+            )
+        return options, rest
 
 
 def _scratch_cli(
@@ -46,24 +107,36 @@ def _scratch_cli(
 
 def plot_schedule(argv: Sequence[str]) -> LRPlan:
     """``lightning-lr plot-schedule``: draw the LR a config will produce, without training."""
-    parser = argparse.ArgumentParser(prog="lightning-lr plot-schedule", description=plot_schedule.__doc__)
-    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
+    parser = _Parser(
+        "plot-schedule", _purpose("plot-schedule", "Nothing is trained and only the PNG is written.")
+    )
     parser.add_argument("-o", "--output", default="lr_schedule.png", help="PNG to write")
-    parser.add_argument("--log-scale", action="store_true", help="logarithmic LR axis")
-    options, overrides = parser.parse_known_args(list(argv))
+    parser.add_argument("--log_scale", action="store_true", help="logarithmic LR axis")
+    options, overrides = parser.split(argv)
     with tempfile.TemporaryDirectory(prefix="lightning-lr-plan-") as scratch:
         cli = _scratch_cli(
-            options.config, [*overrides, "--trainer.enable_progress_bar=false"], scratch, stop_after_plan=True
+            options.config,
+            [*overrides, "--trainer.enable_progress_bar=false"],
+            scratch,
+            stop_after_plan=True,
+            without_finder=True,
         )
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        with quiet_lightning():  # the fit stops before its first step: the callbacks have nothing to say
+            cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     plan = cli.plan_recorder.plan
     if plan is None:
         raise RuntimeError("Training never started, so the schedule could not be planned; check the config.")
+    if cli.finders_left_out:
+        plan.notes.append(
+            "the config's LRFinder replaces the peak LR when training starts (every group by the same "
+            f"factor); drawn at the config's lr, {cli.model.hparams.get('lr', 'its LR')}."
+        )
     path = plot_lr_plan(
         plan, options.output, title=f"LR schedule of {type(cli.model).__name__}", log_scale=options.log_scale
     )
     peak = max(max(lrs) for lrs in plan.lrs)
-    print(f"lightning-lr: {len(plan.lrs[0])} optimizer steps, peak LR {peak:.4g}; plot: {path}")
+    steps = len(plan.lrs[0])
+    print(f"lightning-lr: {steps} optimizer steps, peak LR {peak:.4g}; plot: {Path(path).resolve()}")
     for note in plan.notes:
         print(f"lightning-lr: note: {note}")
     return plan
@@ -71,14 +144,13 @@ def plot_schedule(argv: Sequence[str]) -> LRPlan:
 
 def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     """``lightning-lr find-lr``: run an LR range test on a config's model and data; print and plot."""
-    parser = argparse.ArgumentParser(prog="lightning-lr find-lr", description=find_lr_command.__doc__)
-    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
+    parser = _Parser("find-lr", _purpose("find-lr", "Nothing is trained; the weights are put back."))
     parser.add_argument("-o", "--output", default="lr_finder.png", help="PNG to write")
-    parser.add_argument("--min-lr", type=float, default=1e-7)
-    parser.add_argument("--max-lr", type=float, default=10.0)
-    parser.add_argument("--num-steps", type=int, default=100)
-    parser.add_argument("--rule", default="peak", help="peak, steepest, valley or minimum")
-    options, overrides = parser.parse_known_args(list(argv))
+    parser.add_argument("--min_lr", type=float, default=1e-7, help="first LR of the sweep")
+    parser.add_argument("--max_lr", type=float, default=10.0, help="last LR of the sweep")
+    parser.add_argument("--num_steps", type=int, default=100, help="optimizer steps of the sweep")
+    parser.add_argument("--rule", default="peak", help="the rule marked as the default pick")
+    options, overrides = parser.split(argv)
     # find_lr also reports the rules through Lightning's info log; here they are printed below, once
     info = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     level = info.level
@@ -106,9 +178,16 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     return result
 
 
+_TRIAL_DEFAULTS = ("--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false")
+
+
 @dataclass(frozen=True)
 class _ConfigTrial:
-    """Fits one search trial from a config: the trial's hparams override the model's init_args."""
+    """Fits one search trial from a config: the trial's hparams override the model's init_args.
+
+    The trial's ``lr`` is given on the command line, so a ``LRFinder`` of the config is left out
+    (it would replace the searched LR by its own pick).
+    """
 
     configs: Sequence[str]
     overrides: Sequence[str]
@@ -116,49 +195,75 @@ class _ConfigTrial:
     def __call__(self, hparams: dict[str, Any], pruning: TrialPruning, trial_dir: Path) -> None:
         from lightning_lr.search.space import hparams_to_cli_args
 
-        defaults = ["--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"]
         cli = _scratch_cli(
             self.configs,
-            [*defaults, *self.overrides, *hparams_to_cli_args(hparams)],
+            [*_TRIAL_DEFAULTS, *self.overrides, *hparams_to_cli_args(hparams)],
             str(trial_dir),
             trainer_defaults={"callbacks": [pruning]},
+            announce=False,
         )
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+
+
+def _config_fingerprint(
+    configs: Sequence[str], overrides: Sequence[str], settings: dict[str, Any]
+) -> tuple[str, bool]:
+    """A short hash of the resolved config and the search settings, and whether it has an LRFinder.
+
+    The config is parsed (not instantiated) up front, so a bad override fails here, before any trial.
+    """
+    parsed = _scratch_cli(
+        configs, [*_TRIAL_DEFAULTS, *overrides], "<trial_dir>", parse_only=True, without_finder=True
+    )
+    resolved = parsed.parser.dump(parsed.config, skip_check=True)
+    text = json.dumps({"config": resolved, **settings}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:12], bool(parsed.finders_left_out)
 
 
 def search_command(argv: Sequence[str]) -> SearchResult:
     """``lightning-lr search``: search a config's peak LR with Optuna; print the trials, plot them.
 
     Workers started with the same command in the same directory join one study (SQLite under
-    ``--run-dir``); each trial logs under ``<run-dir>/<study-name>/trial_<number>/``.
+    ``--run_dir``); each trial logs under ``<run_dir>/<study_name>/trial_<number>/``.
     """
     from lightning_lr.search import SearchSpace, run_study  # the optional `search` extra
 
-    parser = argparse.ArgumentParser(
-        prog="lightning-lr search", description=search_command.__doc__, allow_abbrev=False
+    parser = _Parser(
+        "search",
+        _purpose(
+            "search",
+            "Workers started with the same command in the same directory join one study; a study "
+            "run with another config or other search settings is refused. A LRFinder of the config is "
+            "left out of the trials, which train at the LR the search gives them.",
+        ),
     )
-    parser.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
-    parser.add_argument("--n-trials", type=int, default=20, help="trials this worker runs")
-    parser.add_argument("--storage", default=None, help="database URL (default: SQLite in --run-dir)")
+    parser.add_argument("--n_trials", type=int, default=20, help="trials this worker runs")
+    parser.add_argument("--storage", default=None, help="database URL (default: SQLite in --run_dir)")
     parser.add_argument("--sampler", default="tpe", help="grid, random, tpe, gp or cmaes")
     parser.add_argument("--pruner", default="median", help="median, hyperband or none")
-    parser.add_argument("--study-name", default="lightning-lr-search")
+    parser.add_argument("--study_name", default="lightning-lr-search", help="the study to create or join")
     parser.add_argument(
-        "--run-dir", default="lightning_lr_search", help="trial logs and the default database"
+        "--run_dir", default="lightning_lr_search", help="trial logs and the default database"
     )
-    parser.add_argument("--lr-range", type=float, nargs=2, default=(1e-5, 1.0), metavar=("LOW", "HIGH"))
-    parser.add_argument("--weight-decay-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
-    parser.add_argument("--warmup-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="fractions")
+    parser.add_argument(
+        "--lr_range", type=float, nargs=2, default=(1e-5, 1.0), metavar=("LOW", "HIGH"), help="LR range (log)"
+    )
+    parser.add_argument(
+        "--weight_decay_range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="weight decay range (log)"
+    )
+    parser.add_argument(
+        "--warmup_range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="warmup, fractions of the run"
+    )
     parser.add_argument("--schedules", help="schedule families, e.g. cosine,onecycle")
-    parser.add_argument("--grid-size", type=int, default=8, help="points per axis of the grid sampler")
-    parser.add_argument("--monitor", default="val_loss")
+    parser.add_argument("--grid_size", type=int, default=8, help="points per axis of the grid sampler")
+    parser.add_argument("--monitor", default="val_loss", help="the validation metric a trial is judged by")
     parser.add_argument("--mode", default="min", help="min or max")
     parser.add_argument("--score", default="best", help="judge a trial by its best or last value")
     parser.add_argument("--seed", type=int, default=None, help="seed of the sampler")
     parser.add_argument("--timeout", type=float, default=None, help="seconds before no new trial starts")
-    parser.add_argument("--first-lr", type=float, default=None, help="the first trial's LR, e.g. find-lr's")
+    parser.add_argument("--first_lr", type=float, default=None, help="the first trial's LR, e.g. find-lr's")
     parser.add_argument("-o", "--output", default=None, help="PNG to write (default: next to the database)")
-    options, overrides = parser.parse_known_args(list(argv))
+    options, overrides = parser.split(argv)
     space = SearchSpace(
         lr=tuple(options.lr_range),
         weight_decay=None if options.weight_decay_range is None else tuple(options.weight_decay_range),
@@ -168,6 +273,17 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         else [name.strip() for name in options.schedules.split(",")],
         grid_size=options.grid_size,
     )
+    settings = {
+        "space": repr(space),
+        "monitor": options.monitor,
+        "mode": options.mode,
+        "score": options.score,
+    }
+    fingerprint, has_finder = _config_fingerprint(options.config, overrides, settings)
+    if has_finder:
+        print(
+            "lightning-lr: the config's LRFinder is left out of the trials: each trains at the LR searched."
+        )
     result = run_study(
         _ConfigTrial(options.config, overrides),
         space=space,
@@ -183,6 +299,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         timeout=options.timeout,
         score=options.score,
         first_lr=options.first_lr,
+        fingerprint=fingerprint,
     )
     print(result.table())
     if result.best_lr is None:
@@ -196,3 +313,15 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     path = result.plot(output, title=f"LR search: {options.study_name}")
     print(f"lightning-lr: study {result.study_name!r} in {result.storage_url}; plot: {path}")
     return result
+
+
+def _purpose(command: str, more: str) -> str:
+    return f"{SUBCOMMANDS[command][0].upper()}{SUBCOMMANDS[command][1:]}. {more}"
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {
+    "plot-schedule": plot_schedule,
+    "find-lr": find_lr_command,
+    "search": search_command,
+}
+"""The subcommands of ``lightning-lr`` besides LightningCLI's, by name."""

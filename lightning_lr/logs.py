@@ -9,9 +9,15 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-NOISY_WARNINGS: tuple[str, ...] = (".*does not have many workers.*", ".*LeafSpec.*is deprecated.*")
+DEPRECATION_NOISE: tuple[str, ...] = (".*LeafSpec.*is deprecated.*",)
+"""Deprecation warnings that Lightning's own code raises in torch, which a user can do nothing about."""
+
+NOISY_WARNINGS: tuple[str, ...] = (".*does not have many workers.*", *DEPRECATION_NOISE)
 """Lightning warnings that say nothing about a small in-memory data set or the LR: a loader with no
 worker processes, and a deprecation inside Lightning itself."""
+
+PROMOTION = "💡 Tip:"
+"""How Lightning's advertisements for its cloud services start."""
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
@@ -41,3 +47,23 @@ def quiet_lightning(ignore: Sequence[str] = ()) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+class _NoPromotion(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(PROMOTION)
+
+
+@contextlib.contextmanager
+def quiet_cli() -> Iterator[None]:
+    """Lightning's promotional tips and third-party deprecation warnings off; the rest as it was."""
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    promotion = _NoPromotion()
+    rank_zero.addFilter(promotion)
+    try:
+        with warnings.catch_warnings():
+            for pattern in DEPRECATION_NOISE:
+                warnings.filterwarnings("ignore", pattern)
+            yield
+    finally:
+        rank_zero.removeFilter(promotion)

@@ -11,6 +11,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
+from lightning_lr.callbacks.plateau_monitor import PlateauMonitor
 from lightning_lr.callbacks.plateau_resume import PlateauResume
 from lightning_lr.lengths import RunLength, load_train_data, release_train_data, run_length_from_trainer
 from lightning_lr.optimizers import (
@@ -124,7 +125,9 @@ class ConfigureOptimizersMixin:
         switches optimizers that have ``train()``/``eval()``. A plateau schedule (or a torch
         scheduler built from a callable, which may be one) gets
         :class:`~lightning_lr.callbacks.PlateauResume`, so that a resumed run
-        lowers the LR on the same plateaus as an uninterrupted one.
+        lowers the LR on the same plateaus as an uninterrupted one, and a plateau schedule
+        :class:`~lightning_lr.callbacks.plateau_monitor.PlateauMonitor`, which refuses a ``monitor``
+        that was never logged, listing the metrics that were.
         """
         settings = self.optimizer_settings()
         callbacks: list[pl.Callback] = []
@@ -133,6 +136,8 @@ class ConfigureOptimizersMixin:
             callbacks.append(OptimizerMode())
         if settings.schedule is not None and not isinstance(settings.schedule, Schedule):
             callbacks.append(PlateauResume())
+        if settings.is_plateau:
+            callbacks.append(PlateauMonitor())
         return callbacks
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -135,6 +135,21 @@ def test_plot_and_suggestion_land_in_the_run_log(tmp_path: Path, make_trainer: A
     assert logged == [pytest.approx(finder.suggestion)]
 
 
+def test_without_a_logger_the_plot_is_written_nowhere_unless_its_path_is_absolute(
+    tmp_path: Path, make_trainer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    finder = LRFinder(**{**SWEEP, "plot": "lr_finder_epoch{epoch}.png"})
+    make_trainer(max_steps=2, logger=False, callbacks=[finder]).fit(tiny(lr=1e-3))
+    assert finder.suggestion is not None
+    assert not list(tmp_path.rglob("*.png")), "a plot landed in the working or root directory"
+    absolute = tmp_path / "plots" / "sweep.png"
+    make_trainer(max_steps=2, logger=False, callbacks=[LRFinder(**{**SWEEP, "plot": str(absolute)})]).fit(
+        tiny(lr=1e-3)
+    )
+    assert absolute.stat().st_size > 10_000
+
+
 def test_progress_follows_the_trainers_progress_bar(make_trainer: Any, capsys: Any) -> None:
     make_trainer(max_steps=2, enable_progress_bar=False, callbacks=[LRFinder(**SWEEP)]).fit(tiny())
     assert "LR finder" not in capsys.readouterr().out

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch.optim import Optimizer
 from typing_extensions import override
 
@@ -288,7 +288,7 @@ class LRDiagnostics(pl.Callback):
         self.diagnoses = [*self.diagnoses[-199:], diagnosis]
         for logger in trainer.loggers:
             logger.log_metrics({f"diagnosis/{diagnosis.kind}": 1.0}, step=diagnosis.step)
-        rank_zero_warn(
+        rank_zero_info(
             f"LRDiagnostics [{diagnosis.kind}] at step {diagnosis.step}: {diagnosis.message} "
             f"{diagnosis.advice}"
         )

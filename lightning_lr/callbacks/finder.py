@@ -49,7 +49,7 @@ class LRFinder(pl.Callback):
             ``minimum``.
         apply: change the LR to the suggestion; ``False`` only reports it.
         plot: PNG of each sweep, relative to the run's log directory (``{epoch}`` is filled in);
-            ``None`` skips it.
+            ``None`` skips it, and so does a run without a logger unless the path is absolute.
         enable_progress_bar: show the sweep's progress; default: as the Trainer does.
 
     Example:
@@ -120,13 +120,14 @@ class LRFinder(pl.Callback):
         if result.suggestion is not None:
             for logger in trainer.loggers:
                 logger.log_metrics({"lr_finder/suggestion": result.suggestion}, step=trainer.global_step)
-        if self.plot:
-            folder = Path(trainer.log_dir or trainer.default_root_dir)  # a collective under DDP: every rank
-        if self.plot and trainer.is_global_zero:
-            target = Path(self.plot.format(epoch=epoch))
-            path = result.plot(
-                target if target.is_absolute() else folder / target, title=f"LR range test, epoch {epoch}"
-            )
+        target = Path(self.plot.format(epoch=epoch)) if self.plot else None
+        if target is not None and not target.is_absolute():
+            # a relative plot belongs in the log directory; a run without a logger has none, and the
+            # working directory is no place for it
+            folder = trainer.log_dir if trainer.loggers else None  # a collective under DDP: every rank
+            target = None if folder is None else Path(folder) / target
+        if target is not None and trainer.is_global_zero:
+            path = result.plot(target, title=f"LR range test, epoch {epoch}")
             rank_zero_info(f"LRFinder: plot written to {path}")
 
     def _sweep(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> LRFinderResult:

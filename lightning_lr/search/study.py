@@ -11,6 +11,7 @@ from typing import Any
 import lightning.pytorch as pl
 import optuna
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_lr._validate import check_choice, check_int, check_positive, fail
 from lightning_lr.search.progress import quiet_logs, search_progress
@@ -178,12 +179,15 @@ def run_study(
     score: Score = "best",
     first_lr: float | None = None,
     max_epochs: int | None = None,
+    fingerprint: str | None = None,
 ) -> SearchResult:
     """Create or join the study and run ``n_trials`` trials, each fitted by ``fit``.
 
     The engine under :func:`search_lr` and ``lightning-lr search``: ``fit`` decides how a trial
     is trained (from a module factory, from a LightningCLI config); everything else is here.
     The arguments are those of :func:`search_lr`; ``max_epochs`` bounds the hyperband pruner.
+    ``fingerprint`` names what the trials train (a hash of a config and the search settings): a
+    study is joined only when it was started with the same one, and joining says so in one line.
     """
     space = SearchSpace() if space is None else space
     if not isinstance(space, SearchSpace):
@@ -206,6 +210,10 @@ def run_study(
     opened, url = open_storage(storage, run_path, study_name)
     with quiet_logs():
         study = open_study(opened, study_name, mode, chosen_sampler, chosen_pruner)
+    _check_fingerprint(study, fingerprint, url)
+    if study.trials:
+        rank_zero_info(f"LR search: joined study {study_name!r} in {url}, {len(study.trials)} trials so far.")
+    with quiet_logs():
         if first_lr is not None:
             study.enqueue_trial({"lr": float(first_lr)}, skip_if_exists=True)
         objective = Objective(fit, space, monitor, mode, score, run_path / study_name, seed)
@@ -215,6 +223,22 @@ def run_study(
         with search_progress(total, monitor, enabled=progress_bar) as progress:
             study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
     return SearchResult.from_study(study, monitor=monitor, mode=mode, storage_url=url)
+
+
+def _check_fingerprint(study: optuna.Study, fingerprint: str | None, url: str) -> None:
+    """Refuse a study started on another config or search settings; mark a new one with ours."""
+    if fingerprint is None:
+        return
+    stored = study.user_attrs.get("fingerprint")
+    if stored is None:
+        study.set_user_attr("fingerprint", fingerprint)
+    elif stored != fingerprint:
+        raise fail(
+            "study_name",
+            study.study_name,
+            f"names a study in {url} that was run on another config or other search settings",
+            "Give this search its own `study_name` (--study_name) or `run_dir`, or rerun it as it was.",
+        )
 
 
 def check_first_lr(first_lr: float, space: SearchSpace, sampler: optuna.samplers.BaseSampler) -> None:
