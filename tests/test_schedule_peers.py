@@ -1,8 +1,8 @@
 """Schedules against the peers users compare them with: Hugging Face, timm and torch.
 
 Hugging Face and timm are not dependencies: their schedules are written out here as closed forms,
-phase by phase as the libraries write them, and checked against the values the libraries printed
-(``/work/shared/REFERENCE_VALUES.md``, "lr@k" = the LR optimizer step k uses, base LR 1). torch's
+phase by phase as the libraries write them, and checked against values the libraries printed
+(transformers 5.2x, timm 1.0.31; "lr@k" = the LR optimizer step k uses, base LR 1). torch's
 schedulers run live.
 
 The warmup convention differs on purpose: our ramp of ``W`` steps reaches the peak at step ``W``
