@@ -33,6 +33,7 @@ from lightning_lr.schedules import (
     Hold,
     InverseSqrt,
     Join,
+    LinearSchedule,
     OneCycle,
     Warmup,
     WarmupStableDecay,
@@ -492,3 +493,40 @@ def test_resume_from_a_weights_only_checkpoint_continues_the_momentum_exactly(tm
         resumed.step()
         again.append(_momentum(resumed_optimizer) + [g["lr"] for g in resumed_optimizer.param_groups])
     assert again == values[18:]
+
+
+# --- compositions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("warmup", "total"), [(1, 50), (10, 100), (37, 300)])
+def test_warmup_then_cosine_is_hugging_faces_one_step_later_with_one_more_warmup_step(
+    warmup: int, total: int
+) -> None:
+    ours = Warmup(CosineDecay(total - warmup), warmup)
+    for step in range(total + 1):
+        theirs = hf_cosine(step + 1, warmup=warmup + 1, total=total + 1, cycles=0.5)
+        assert ours(step) == pytest.approx(theirs, rel=1e-12, abs=1e-15), step
+        if step >= warmup:
+            assert ours(step) == pytest.approx(
+                hf_cosine(step, warmup=warmup, total=total, cycles=0.5), abs=1e-15
+            )
+
+
+def test_join_of_closed_forms_is_torchs_sequential_lr() -> None:
+    optimizer = _optimizer("sgd")
+    theirs = lr_scheduler.SequentialLR(
+        optimizer,
+        [
+            lr_scheduler.LinearLR(optimizer, 0.1, total_iters=5),
+            lr_scheduler.CosineAnnealingLR(optimizer, T_max=10),
+        ],
+        milestones=[5],
+    )
+    ours = Join([LinearSchedule(0.1, 1.0, 5), CosineDecay(10)], boundaries=[5])
+    printed = {0: 0.1, 1: 0.28, 4: 0.82, 5: 1.0, 6: 0.9755282581, 10: 0.5, 15: 0.0}
+    for step in range(16):
+        assert ours(step) == pytest.approx(theirs.get_last_lr()[0] / 0.1, rel=1e-12, abs=1e-15), step
+        if step in printed:
+            assert ours(step) == pytest.approx(printed[step], abs=1e-10), step
+        optimizer.step()
+        theirs.step()
