@@ -341,3 +341,10 @@ def test_a_pending_overlay_stays_out_of_the_state_and_keeps_lasting_changes() ->
     assert optimizer.param_groups[0]["lr"] == 1.0
     optimizer.step()
     assert optimizer.param_groups[0]["lr"] == 1.0
+
+
+def test_warm_restarts_over_a_third_of_the_run_tile_it(make_trainer: MakeTrainer) -> None:
+    restarts = WarmRestarts(cycle_steps=1 / 3)
+    model = fit(make_trainer, [restarts], steps=32)
+    assert [step for step, _ in restarts.restarts] == [10, 21]  # cycles of 10, 11 and 11 steps
+    assert first(model)[31] == pytest.approx(LR * CosineRestarts(11)(10), rel=1e-12)  # the floor's edge

@@ -13,7 +13,9 @@ one step longer, and after the ramp the steps line up.
 
 from __future__ import annotations
 
+import json
 import math
+import pickle
 import random
 from pathlib import Path
 
@@ -37,6 +39,7 @@ from lightning_lr.schedules import (
     OneCycle,
     Warmup,
     WarmupStableDecay,
+    schedule_from_config,
 )
 
 PROPERTY = settings(deadline=None, max_examples=60)
@@ -530,3 +533,10 @@ def test_join_of_closed_forms_is_torchs_sequential_lr() -> None:
             assert ours(step) == pytest.approx(printed[step], abs=1e-10), step
         optimizer.step()
         theirs.step()
+
+
+def test_a_tiled_schedule_travels_as_plain_data() -> None:
+    tiled = Warmup(CosineRestarts(1 / 3, min_factor=0.1), 5).resolve(RunLength(100))
+    rebuilt = schedule_from_config(json.loads(json.dumps(tiled.to_config())))
+    assert rebuilt == tiled == pickle.loads(pickle.dumps(tiled))
+    assert [rebuilt(k) for k in range(120)] == [tiled(k) for k in range(120)]  # type: ignore[operator]

@@ -132,21 +132,24 @@ class WarmupStableDecay(Schedule):
     """Warmup-stable-decay (WSD; Hu et al. 2024, MiniCPM, arXiv:2404.06395).
 
     A warmup over ``warmup_steps`` from ``start_factor`` (default ``min_factor``) to the peak 1,
-    shaped ``warmup_shape`` (:func:`warmup_ramp`: never zero at step 0 unless it starts there and
-    ramps from step 1), the peak held until ``T - decay_steps``, then a decay to ``min_factor`` by
+    shaped ``warmup_shape`` by :func:`warmup_ramp` (it ramps from step 1, so step 0 already lies
+    above the start), the peak held until ``T - decay_steps``, then a decay to ``min_factor`` by
     step ``T``, held after: with progress ``p`` through the decay, ``f = m + (1 - m) * d(p)`` where
     ``d`` is ``1 - p`` (linear), ``(1 + cos(pi p)) / 2`` (cosine) or ``1 - sqrt(p)`` (1-sqrt).
 
     Equals Hugging Face's ``get_wsd_schedule(warmup_type=..., decay_type=..., min_lr_ratio=m)`` in
-    every shape: without a warmup step for step; with one, this schedule's step ``k`` is Hugging
-    Face's step ``k + 1`` with one more warmup step and one more step in all (the ramp starts
-    from step 1; Hugging Face's step 0 runs at the start factor).
+    every shape: step for step from the end of the warmup on (throughout with ``warmup_steps=0``);
+    during the warmup, this schedule's step ``k`` is Hugging Face's step ``k + 1`` of the same
+    schedule with one more warmup step and one more step in all (Hugging Face's step 0 runs at the
+    start factor itself).
 
     Example:
         >>> schedule = WarmupStableDecay(total_steps=100, warmup_steps=10, decay_steps=20,
         ...                              decay_shape="cosine")
         >>> schedule(50), schedule(90), schedule(100)
         (1.0, 0.5, 0.0)
+        >>> round(WarmupStableDecay(100, 9, 20, min_factor=0.1)(0), 12)  # ramps up from min_factor
+        0.19
     """
 
     total_steps: Length
