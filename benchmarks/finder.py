@@ -381,7 +381,7 @@ def plot_quality(results: list[TaskResult], path: Path) -> Path:
     figure = Figure(figsize=(11.0, 4.0 * len(results)), dpi=110)
     FigureCanvasAgg(figure)
     panels = figure.subplots(len(results), len(SCHEDULES), squeeze=False)
-    markers = {"steepest": "v", "valley": "o", "minimum": "s", "peak": "*", "lightning": "D"}
+    markers = {"steepest": "v", "valley": "o", "minimum": "s", "peak": "*", "slide": "P", "lightning": "D"}
     for row, result in zip(panels, results):
         for axes, schedule in zip(row, SCHEDULES):
             curves = np.array([result.grid_curve(schedule, seed) for seed in result.seeds]) * 100

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from lightning_lr.finder.result import LRFinderResult
     from lightning_lr.search.result import SearchResult
 
-_MARKERS = {"steepest": "v", "valley": "o", "minimum": "s", "peak": "*"}
+_MARKERS = {"steepest": "v", "valley": "o", "minimum": "s", "peak": "*", "slide": "P"}
 
 
 def plot_lr_plan(

@@ -14,14 +14,23 @@ class ScheduleLR(LRScheduler):
     """A torch LR scheduler whose LR is ``base_lr * schedule(k)`` for each param group.
 
     ``k`` counts ``step()`` calls, so param groups keep their LR ratios and any step's LR is
-    known without replaying the ones before it. ``state_dict()`` holds the schedule as plain data
-    (its ``class_path``/``init_args`` form), so a checkpoint loads with
+    known without replaying the ones before it. A schedule that sets the momentum too
+    (``OneCycle`` and ``Cyclic`` by default) writes ``schedule.momentum(k)`` into each group's
+    ``momentum``, or ``betas[0]`` for an optimizer with ``betas``, as torch's ``OneCycleLR`` and
+    ``CyclicLR`` do; where it leaves momentum alone the group gets its own value back.
+
+    ``state_dict()`` holds the schedule as plain data (its ``class_path``/``init_args`` form) and
+    the groups' own momentums as floats, so a checkpoint loads with
     ``torch.load(weights_only=True)`` and resume is exact.
 
     Args:
         optimizer: the optimizer whose param groups' ``lr`` is set.
         schedule: a resolved :class:`~lightning_lr.schedules.Schedule` (lengths in steps).
         last_epoch: index of the last step taken, for resuming by hand; -1 starts fresh.
+
+    Raises:
+        ValueError: the schedule sets the momentum, but the optimizer has neither ``momentum``
+            nor ``betas`` (torch's ``OneCycleLR`` refuses it too).
 
     Example:
         >>> import torch
@@ -47,6 +56,16 @@ class ScheduleLR(LRScheduler):
                 "ConfigureOptimizersMixin build the scheduler."
             )
         self.schedule = schedule
+        self.use_beta1 = "betas" in optimizer.defaults
+        self.base_momentums: list[float] | None = None
+        if schedule.sets_momentum:
+            if "momentum" not in optimizer.defaults and not self.use_beta1:
+                raise ValueError(
+                    f"`schedule` {schedule!r} cycles the momentum, but {type(optimizer).__name__} has "
+                    "neither `momentum` nor `betas`. Pass `cycle_momentum=False` to the schedule, or use "
+                    "an optimizer with momentum."
+                )
+            self.base_momentums = [_momentum_of(group, self.use_beta1) for group in optimizer.param_groups]
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
@@ -54,6 +73,18 @@ class ScheduleLR(LRScheduler):
         return [float(base) * factor for base in self.base_lrs]
 
     _get_closed_form_lr = get_lr
+
+    def step(self, epoch: int | None = None) -> None:
+        super().step(epoch)
+        if self.base_momentums is None:
+            return
+        scheduled = self.schedule.momentum(max(self.last_epoch, 0))
+        for group, own in zip(self.optimizer.param_groups, self.base_momentums):
+            momentum = own if scheduled is None else scheduled
+            if self.use_beta1:
+                group["betas"] = (momentum, *group["betas"][1:])
+            else:
+                group["momentum"] = momentum
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -67,3 +98,7 @@ class ScheduleLR(LRScheduler):
             raise TypeError(f"`state_dict['schedule']` must describe a Schedule, got {schedule!r}.")
         super().load_state_dict(state)
         self.schedule = schedule
+
+
+def _momentum_of(group: dict[str, Any], use_beta1: bool) -> float:
+    return float(group["betas"][0] if use_beta1 else group["momentum"])

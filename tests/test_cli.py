@@ -422,3 +422,32 @@ def test_help_lists_every_subcommand_and_shows_defaults_in_plain_text(
         flat = " ".join(out.split())
         assert code == 0 and default in flat, flat
         assert "``" not in out and ":class:" not in out and ":func:" not in out
+
+
+def test_plot_schedule_draws_the_newer_schedules_from_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    inverse_sqrt = "{class_path: lightning_lr.schedules.InverseSqrt, init_args: {timescale: 0.25}}"
+    overlapped = (
+        "{class_path: lightning_lr.schedules.Warmup, init_args: {warmup_steps: 0.1, overlap: true, "
+        "schedule: {class_path: lightning_lr.schedules.CosineDecay, "
+        "init_args: {total_steps: 1.0, num_cycles: 1.0, k_decay: 2.0}}}}"
+    )
+    # 36 optimizer steps an epoch, 2 epochs: the timescale is 18 steps, the warmup 7
+    expected = {
+        inverse_sqrt: schedules.InverseSqrt(18),
+        overlapped: schedules.Warmup(schedules.CosineDecay(72, num_cycles=1.0, k_decay=2.0), 7, overlap=True),
+    }
+    for override, schedule in expected.items():
+        plan = plot_schedule(
+            [
+                "--config",
+                str(CONFIGS[0].parent / "mnist1d_wsd.yaml"),
+                "-o",
+                str(tmp_path / "p.png"),
+                "--trainer.max_epochs=2",
+                f"--model.init_args.schedule={override}",
+            ]
+        )
+        assert plan.lrs[0] == pytest.approx([0.02 * schedule(k) for k in range(72)], rel=1e-12)

@@ -78,7 +78,7 @@ def test_mnist1d_suggestions_plot_and_hparam_update(tmp_path: Path) -> None:
     result = find_lr(
         model, datamodule=MNIST1DDataModule(), num_steps=100, enable_progress_bar=False, update_hparams=True
     )
-    assert set(result.suggestions) == {"steepest", "valley", "minimum", "peak"}
+    assert set(result.suggestions) == {"steepest", "valley", "minimum", "peak", "slide"}
     for name, suggestion in result.suggestions.items():
         assert suggestion.lr is not None and 1e-7 <= suggestion.lr <= 10.0, name
     assert model.hparams.lr == result.suggestion == result.suggestions["peak"].lr

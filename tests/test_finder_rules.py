@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightning_lr.finder.curve import MIN_FALL, MIN_POINTS, Suggestion, smooth, usable_range
-from lightning_lr.finder.rules import RULES, minimum, peak, steepest, suggest_all
+from lightning_lr.finder.rules import RULES, minimum, peak, slide, steepest, suggest_all
 
 NAN, INF = float("nan"), float("inf")
 MIDPOINT, BLOW_UP = 1e-4, 1e-1
@@ -78,6 +78,21 @@ def fastai_valley(losses: list[float]) -> int:
                 max_start = max_end - lds[max_end]
     sections = (max_end - max_start) / 3
     return max_start + int(sections) + int(sections / 2)
+
+
+def fastai_slide(
+    lrs: list[float], losses: list[float], lr_diff: int = 15, thresh: float = 0.005, adjust_value: float = 1.0
+) -> float:
+    """fastai's ``slide`` as it is written there (numpy's gradient, negative indices), returning its LR."""
+    loss_grad = np.gradient(np.asarray(losses))
+    r_idx = -1
+    l_idx = r_idx - lr_diff
+    local_min_lr = lrs[l_idx]
+    while (l_idx >= -len(losses)) and (abs(loss_grad[r_idx] - loss_grad[l_idx]) > thresh):
+        local_min_lr = lrs[l_idx]
+        r_idx -= 1
+        l_idx -= 1
+    return float(local_min_lr) * adjust_value
 
 
 def usable(lrs: list[float], losses: list[float], beta: float = 0.98) -> tuple[np.ndarray, np.ndarray]:
@@ -167,6 +182,40 @@ def test_valley_is_fastais_valley_of_the_smoothed_curve() -> None:
         assert found.index == expected and found.lr == lrs[expected], noise
 
 
+@pytest.mark.parametrize(("noise", "seed"), [(0.0, 0), (0.02, 1), (0.05, 2), (0.2, 3)])
+@pytest.mark.parametrize("steps", [60, 100, 300])
+def test_slide_is_fastais_slide_of_the_smoothed_curve(noise: float, seed: int, steps: int) -> None:
+    lrs, losses = classic(noise=noise, seed=seed, steps=steps)
+    xs, smoothed = usable(lrs, losses)
+    found = suggest_all(lrs, losses)["slide"]
+    expected = fastai_slide(xs.tolist(), smoothed.tolist())
+    assert found.lr == pytest.approx(expected, rel=1e-12) and found.index is not None
+    assert lrs[found.index] == found.lr
+    # the rule itself, on a curve that stops before the blow-up, with other settings
+    count = len(xs)
+    options = {"lr_diff": 7, "thresh": 0.02, "adjust_value": 0.5}
+    direct = slide(lrs[:count], losses[:count], beta=0.9, **options)  # type: ignore[arg-type]
+    expected = fastai_slide(xs.tolist(), reference_smooth(losses[:count], 0.9).tolist(), **options)  # type: ignore[arg-type]
+    assert direct.lr == pytest.approx(expected, rel=1e-12)
+
+
+def test_slide_on_a_bowl_stops_where_its_slope_settles() -> None:
+    # On the parabola 1 + c u**2 the slope per point changes by the same 2 c h**2 lr_diff everywhere: the
+    # window slides to the start when that exceeds thresh, and stays at the end when it does not.
+    lrs, losses = bowl(1e-3, steps=100)
+    h = math.log10(10.0 / 1e-7) / 99
+    change = 2 * 0.3 * h**2 * 15  # 0.059 (0.057 for the one-sided slope at the last point)
+    assert 0.005 < change < 0.1
+    assert slide(lrs, losses, beta=0.0).index == 0
+    assert slide(lrs, losses, beta=0.0, thresh=0.1).index == 99 - 15
+
+
+def test_slide_needs_more_points_than_its_window() -> None:
+    lrs, losses = classic(steps=15)
+    found = slide(lrs, losses, beta=0.0)
+    assert found.lr is None and "compares slopes 15 points apart, and only" in found.reason
+
+
 def test_valley_is_halfway_between_the_start_and_the_minimum_of_a_smooth_descent() -> None:
     lrs, losses = classic()
     _, smoothed = usable(lrs, losses)
@@ -222,7 +271,7 @@ def test_suggest_all_reads_the_usable_curve_with_each_rules_defaults() -> None:
     lrs, losses = classic(max_lr=1e-2)  # no blow-up: the rules see the same curve
     assert usable_range(lrs, losses) == len(lrs)
     assert suggest_all(lrs, losses) == {name: rule(lrs, losses) for name, rule in RULES.items()}
-    assert list(RULES) == ["steepest", "valley", "minimum", "peak"]
+    assert list(RULES) == ["steepest", "valley", "minimum", "peak", "slide"]
 
 
 # no suggestion
@@ -331,6 +380,9 @@ def test_bad_curves_and_options_raise(
         (lambda: steepest(LRS, LOSSES, skip_start=-1), r"`skip_start` must be >= 0, got -1"),
         (lambda: steepest(LRS, LOSSES, skip_end=1.5), r"`skip_end` must be an integer"),
         (lambda: peak(LRS, LOSSES, divisor=0.0), r"`divisor` must be > 0, got 0\.0"),
+        (lambda: slide(LRS, LOSSES, lr_diff=0), r"`lr_diff` must be >= 1, got 0"),
+        (lambda: slide(LRS, LOSSES, thresh=-0.1), r"`thresh` must be >= 0, got -0\.1"),
+        (lambda: slide(LRS, LOSSES, adjust_value=0.0), r"`adjust_value` must be > 0, got 0\.0"),
         (lambda: Suggestion("valley", 1e-3, None, "why"), r"`index` must be None exactly when `lr` is None"),
         (lambda: Suggestion("valley", -1e-3, 3, "why"), r"`lr` must be > 0, got -0\.001"),
     ],

@@ -10,12 +10,13 @@ from typing import Any
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import TinyRegression
+from conftest import StopAt, TinyRegression
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_lr import LRLogger
-from lightning_lr.schedules import CosineDecay, StepDecay
+from lightning_lr.schedules import CosineDecay, OneCycle, StepDecay
 
 MakeTrainer = Callable[..., pl.Trainer]
 
@@ -137,3 +138,112 @@ def test_without_a_logger_it_refuses_before_training(make_trainer: MakeTrainer) 
 def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         LRLogger(**kwargs)
+
+
+def momentums(optimizer: torch.optim.Optimizer) -> float:
+    group = optimizer.param_groups[0]
+    return float(group["betas"][0] if "betas" in group else group["momentum"])
+
+
+class MomentumProbe(pl.Callback):
+    """The momentum each optimizer step uses."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: Any, optimizer: Any) -> None:
+        self.seen.append(momentums(optimizer))
+
+
+def torch_one_cycle_momentums(optimizer: torch.optim.Optimizer, steps: int) -> list[float]:
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.05, total_steps=steps, pct_start=0.25)
+    seen = []
+    for step in range(steps):
+        seen.append(momentums(optimizer))
+        if step < steps - 1:
+            optimizer.step()
+            scheduler.step()
+    return seen
+
+
+@pytest.mark.parametrize(("optimizer", "kwargs"), [("sgd", {"momentum": 0.9}), ("adam", {})])
+def test_one_cycle_momentum_through_the_mixin_is_torchs_and_logged_by_both_loggers(
+    make_trainer: MakeTrainer, tmp_path: Path, optimizer: str, kwargs: dict[str, Any]
+) -> None:
+    logger = CSVLogger(tmp_path, name="run")
+    model = TinyRegression(
+        optimizer=optimizer, optimizer_kwargs=kwargs, weight_decay=0.0, schedule=OneCycle(20, pct_start=0.25)
+    )
+    probe = MomentumProbe()
+    callbacks = [LearningRateMonitor(log_momentum=True), LRLogger(), probe]
+    make_trainer(max_steps=20, logger=logger, log_every_n_steps=1, callbacks=callbacks).fit(model)
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    reference = torch.optim.SGD(params, lr=0.05, **kwargs) if optimizer == "sgd" else torch.optim.Adam(params)
+    expected = torch_one_cycle_momentums(reference, 20)
+    assert probe.seen == pytest.approx(expected, rel=1e-15)
+    assert min(expected) == pytest.approx(0.85) and expected[0] == pytest.approx(0.95)
+    columns = csv_columns(logger)
+    name = type(model.trainer.optimizers[0]).__name__
+    ours = columns[f"momentum-{name}"]
+    assert [ours[k] for k in range(20)] == pytest.approx(expected, rel=1e-15)
+    (lightnings,) = [values for key, values in columns.items() if key.endswith("-momentum")]
+    assert [lightnings[k] for k in range(20)] == pytest.approx(expected, rel=1e-15)
+
+
+def test_one_cycle_momentum_resumes_exactly(make_trainer: MakeTrainer, tmp_path: Path) -> None:
+    settings = {"optimizer": "sgd", "optimizer_kwargs": {"momentum": 0.9}, "schedule": OneCycle(24)}
+    full = MomentumProbe()
+    make_trainer(max_steps=24, callbacks=[full]).fit(TinyRegression(**settings))
+    path = tmp_path / "step.ckpt"
+    before = MomentumProbe()
+    make_trainer(max_steps=24, callbacks=[before, StopAt(10, path)]).fit(TinyRegression(**settings))
+    state = torch.load(path, weights_only=True)["lr_schedulers"][0]  # plain data only
+    assert state["schedule"]["init_args"]["cycle_momentum"] is True and set(state["base_momentums"]) == {0.9}
+    after = MomentumProbe()
+    make_trainer(max_steps=24, callbacks=[after]).fit(TinyRegression(**settings), ckpt_path=path)
+    assert before.seen + after.seen == full.seen
+    assert len(set(full.seen)) > 10
+
+
+class TwoGroups(pl.LightningModule):
+    """No mixin: two unnamed param groups, and optionally a named scheduler."""
+
+    def __init__(self, scheduler_name: str | None) -> None:
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+        self.scheduler_name = scheduler_name
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        return (self.first(x) + self.second(x)).pow(2).mean()
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader[Any]:
+        data = torch.utils.data.TensorDataset(torch.randn(32, 4, generator=torch.Generator().manual_seed(0)))
+        return torch.utils.data.DataLoader(data, batch_size=4)
+
+    def configure_optimizers(self) -> Any:
+        groups = [{"params": self.first.parameters(), "lr": 0.1}, {"params": self.second.parameters()}]
+        optimizer = torch.optim.SGD(groups, lr=0.01, momentum=0.5)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": self.scheduler_name},
+        }
+
+
+@pytest.mark.parametrize(("scheduler_name", "keys"), [(None, "lr-SGD/pg{}"), ("lr-step", "lr-step/pg{}")])
+def test_a_key_both_loggers_write_holds_one_value(
+    make_trainer: MakeTrainer, tmp_path: Path, scheduler_name: str | None, keys: str
+) -> None:
+    logger = CSVLogger(tmp_path, name="run")
+    callbacks = [LearningRateMonitor(logging_interval="step"), LRLogger()]
+    make_trainer(max_steps=6, logger=logger, log_every_n_steps=1, callbacks=callbacks).fit(
+        TwoGroups(scheduler_name)
+    )
+    with open(Path(logger.log_dir) / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    for group, lr in ((1, 0.1), (2, 0.01)):
+        key = keys.format(group)  # counted from 1, as Lightning counts them
+        written = [(int(row["step"]), float(row[key])) for row in rows if row.get(key)]
+        assert len(written) == 12  # each step by both
+        assert all(value == pytest.approx(lr * 0.5 ** (step // 2)) for step, value in written)

@@ -12,10 +12,11 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from conftest import StopAt, TinyRegression
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_lr import LRLogger, WarmRestarts, Warmup
-from lightning_lr.callbacks._overlay import own_lrs, restore_lr, scale_lr
+from lightning_lr import LRLogger, ScheduleOverlay, WarmRestarts, Warmup
+from lightning_lr.callbacks._overlay import own_lrs, restore_lr, scale_lr, scale_own_lrs
 from lightning_lr.schedules import CosineDecay, CosineRestarts, ReduceOnPlateau
 from lightning_lr.schedules.warmup import warmup_ramp
 
@@ -226,3 +227,124 @@ def test_lr_logger_sees_the_overlaid_lr(make_trainer: MakeTrainer, tmp_path: Pat
         rows = [row for row in csv.DictReader(handle) if row.get("lr-AdamW/default")]
     logged = [float(row["lr-AdamW/default"]) for row in sorted(rows, key=lambda row: int(row["step"]))]
     assert logged == pytest.approx(first(model))
+
+
+# --- what Lightning's LearningRateMonitor sees --------------------------------------------------
+
+
+class PlainAdam(pl.LightningModule):
+    """A module without the mixin: one unnamed param group, Adam at 1e-3, an optional scheduler."""
+
+    def __init__(self, scheduler: str | None = None) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+        self.scheduler = scheduler
+        self.used: dict[int, list[float]] = {}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        return torch.nn.functional.mse_loss(self.layer(x), x.sum(dim=1, keepdim=True))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.used[self.trainer.global_step] = [group["lr"] for group in optimizer.param_groups]
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader[Any]:
+        data = torch.utils.data.TensorDataset(torch.randn(64, 4, generator=torch.Generator().manual_seed(0)))
+        return torch.utils.data.DataLoader(data, batch_size=4)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=1e-3)
+        if self.scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 6),
+        }
+
+
+def logged_values(logger: CSVLogger, key: str) -> list[tuple[int, float]]:
+    """Every (step, value) written under ``key``, by any callback, in the order written."""
+    with open(Path(logger.log_dir) / "metrics.csv") as handle:
+        return [(int(row["step"]), float(row[key])) for row in csv.DictReader(handle) if row.get(key)]
+
+
+def test_lightnings_monitor_and_lr_logger_log_the_lr_each_step_uses(
+    make_trainer: MakeTrainer, tmp_path: Path
+) -> None:
+    logger = CSVLogger(tmp_path, name="run")
+    model = PlainAdam()
+    callbacks = [Warmup(8), LearningRateMonitor(logging_interval="step"), LRLogger()]
+    make_trainer(max_steps=12, callbacks=callbacks, logger=logger, log_every_n_steps=1).fit(model)
+    assert model.used[0] == pytest.approx([1e-3 * warmup_ramp(0, 8, "linear", 0.0)])  # 1.1e-4
+    logged = logged_values(logger, "lr-Adam")
+    assert len(logged) == 2 * 12  # the monitor at each batch start, LRLogger after each update
+    for step, value in logged:
+        assert value == pytest.approx(model.used[step][0], rel=1e-15), step
+
+
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_every_overlay_is_visible_from_the_first_micro_batch(
+    make_trainer: MakeTrainer, tmp_path: Path, accumulate: int
+) -> None:
+    def run(callbacks: list[pl.Callback]) -> tuple[PlainAdam, CSVLogger]:
+        logger = CSVLogger(tmp_path, name=f"run{len(callbacks)}")
+        model = PlainAdam(scheduler="cosine")
+        trainer = make_trainer(
+            max_steps=12,
+            callbacks=callbacks,
+            logger=logger,
+            log_every_n_steps=1,
+            accumulate_grad_batches=accumulate,
+        )
+        trainer.fit(model)
+        return model, logger
+
+    overlays = [Warmup(4), WarmRestarts(cycle_steps=5), ScheduleOverlay(CosineDecay(12, min_factor=0.5))]
+    model, logger = run([*overlays, LearningRateMonitor(logging_interval="step")])
+    alone, _ = run([LearningRateMonitor(logging_interval="step")])
+    logged = logged_values(logger, "lr-Adam")
+    # the monitor reads at every micro-batch start: 16 batches an epoch, which with accumulation of 3
+    # make five steps of 3 micro-batches and one of 1 (the epoch's last batch steps)
+    assert sorted({step for step, _ in logged}) == list(range(12))
+    assert len(logged) == (12 if accumulate == 1 else 32)
+    for step, value in logged:
+        assert value == pytest.approx(model.used[step][0], rel=1e-15), step
+    factors = [warmup_ramp(k, 4, "linear", 0.0) if k < 4 else 1.0 for k in range(12)]
+    expected = [
+        alone.used[k][0] * factors[k] * CosineRestarts(5)(k) * CosineDecay(12, min_factor=0.5)(k)
+        for k in range(12)
+    ]
+    # the chainable scheduler underneath computes what it does alone
+    assert [model.used[k][0] for k in range(12)] == pytest.approx(expected, rel=1e-12)
+
+
+def test_an_overlay_listed_after_lightnings_monitor_is_refused(make_trainer: MakeTrainer) -> None:
+    model = PlainAdam()
+    trainer = make_trainer(max_steps=2, callbacks=[LearningRateMonitor(), Warmup(4)], logger=CSVLogger("."))
+    with pytest.raises(ValueError, match=r"`Warmup` comes after LearningRateMonitor .*Put Warmup before"):
+        trainer.fit(model)
+    assert model.used == {}
+
+
+def test_a_pending_overlay_stays_out_of_the_state_and_keeps_lasting_changes() -> None:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    saved = optimizer.state_dict()
+    scale_lr(optimizer, "warmup", 0.25)
+    assert optimizer.param_groups[0]["lr"] == 0.25
+    assert optimizer.state_dict()["param_groups"][0]["lr"] == 1.0  # a checkpoint now resumes exactly
+    scale_own_lrs(optimizer, 0.5)  # a lasting change made while the overlay is applied ...
+    optimizer.param_groups[0]["lr"] *= 0.5
+    optimizer.step()
+    assert optimizer.param_groups[0]["lr"] == 0.5  # ... survives the restore
+    scale_lr(optimizer, "warmup", 0.25)
+    optimizer.load_state_dict(saved)  # a rollback: the loaded LR is the scheduler's own
+    assert optimizer.param_groups[0]["lr"] == 1.0
+    optimizer.step()
+    assert optimizer.param_groups[0]["lr"] == 1.0
+
+
+def test_warm_restarts_over_a_third_of_the_run_tile_it(make_trainer: MakeTrainer) -> None:
+    restarts = WarmRestarts(cycle_steps=1 / 3)
+    model = fit(make_trainer, [restarts], steps=32)
+    assert [step for step, _ in restarts.restarts] == [10, 21]  # cycles of 10, 11 and 11 steps
+    assert first(model)[31] == pytest.approx(LR * CosineRestarts(11)(10), rel=1e-12)  # the floor's edge

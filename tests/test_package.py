@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import lightning_lr
 from lightning_lr import schedules
@@ -25,6 +28,24 @@ def test_schedules_live_at_their_public_path() -> None:
     assert lightning_lr.Warmup.__module__ == "lightning_lr.callbacks.warmup"
     payload = pickle.dumps(schedules.Warmup(schedules.CosineDecay(10), 2))
     assert b"lightning_lr.schedules" in payload and b"lightning_lr.schedules.warmup" not in payload
+
+
+def test_the_readme_schedule_table_lists_every_schedule_with_its_arguments_and_reference() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Schedules", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    listed = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        match = re.fullmatch(r"`(\w+)\((.*)\)`", cells[0])
+        if match is not None and match.group(1) in schedules.SCHEDULES:
+            assert len(cells) == 3 and cells[2], row  # formula, and the reference (or a dash)
+            listed[match.group(1)] = {arg.split("=")[0].strip() for arg in match.group(2).split(", ") if arg}
+    assert set(listed) == set(schedules.SCHEDULES)
+    for name, arguments in listed.items():
+        cls = schedules.SCHEDULES[name]
+        public = {field.name for field in dataclasses.fields(cls)} - {"tiled_steps", "tiled_cycles"}
+        assert arguments == public, name  # the row shows every argument a user passes
 
 
 def test_importing_the_package_loads_no_plotting_or_demo_and_keeps_torch_state() -> None:

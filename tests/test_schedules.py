@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -24,6 +25,7 @@ from lightning_lr.schedules import (
     Cyclic,
     ExponentialDecay,
     Hold,
+    InverseSqrt,
     InverseTimeDecay,
     Join,
     LinearSchedule,
@@ -359,10 +361,10 @@ def _valid(cls: type[Schedule], *args: Any, **kwargs: Any) -> Schedule | None:
 
 
 @st.composite
-def one_cycles(draw: st.DrawFn) -> Schedule | None:
+def one_cycles(draw: st.DrawFn, every_phase_has_steps: bool = True) -> Schedule | None:
     # div_factor and final_div_factor >= 1 keep the peak at 1: OneCycle, like torch, accepts smaller ones,
     # and then starts or ends above the peak.
-    return _valid(
+    schedule = _valid(
         OneCycle,
         draw(st.integers(2, 300)),
         draw(floats(0.01, 0.99)),
@@ -370,7 +372,16 @@ def one_cycles(draw: st.DrawFn) -> Schedule | None:
         draw(floats(1.0, 1e4)),
         draw(st.sampled_from(["cos", "linear"])),
         draw(st.booleans()),
+        draw(st.booleans()),
+        draw(floats(0.0, 0.99)),
+        draw(floats(0.0, 0.99)),
     )
+    if not isinstance(schedule, OneCycle) or not every_phase_has_steps:
+        return schedule
+    # Like torch, OneCycle also takes settings where a phase is never reached (three phases with
+    # pct_start > 0.5); the slope test below is about the ones where each phase has steps.
+    ends = [end for end, _, _ in schedule.phases()]
+    return schedule if all(end > start for start, end in zip([0.0, *ends], ends)) else None
 
 
 @st.composite
@@ -381,6 +392,15 @@ def wsds(draw: st.DrawFn) -> Schedule:
     return WarmupStableDecay(
         total, warmup, decay, draw(st.sampled_from(["linear", "cosine", "1-sqrt"])), draw(units)
     )
+
+
+@st.composite
+def wsd_shapes(draw: st.DrawFn) -> Schedule:
+    """WSD with every warmup shape and start, on top of :func:`wsds`."""
+    base = draw(wsds())
+    start = draw(st.none() | floats(0.0, 1.0, exclude_max=True))
+    shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
+    return dataclasses.replace(base, warmup_shape=shape, start_factor=start)  # type: ignore[type-var]
 
 
 leaves: st.SearchStrategy[Schedule] = st.one_of(
@@ -394,6 +414,8 @@ leaves: st.SearchStrategy[Schedule] = st.one_of(
     st.builds(PolynomialDecay, lengths, floats(0.1, 5.0), units),
     st.builds(LinearSchedule, units, units, lengths),
     st.builds(CosineDecay, lengths, units),
+    st.builds(CosineDecay, lengths, units, floats(0.05, 4.0), floats(0.1, 5.0)),
+    st.builds(InverseSqrt, lengths),
     st.builds(CosineRestarts, lengths, floats(1.0, 3.0), gammas, units, st.none() | st.integers(1, 5)),
     st.builds(
         Cyclic,
@@ -404,7 +426,9 @@ leaves: st.SearchStrategy[Schedule] = st.one_of(
         gammas,
     ),
     one_cycles().filter(lambda s: s is not None),
+    one_cycles(every_phase_has_steps=False).filter(lambda s: s is not None),
     wsds(),
+    wsd_shapes(),
 )
 
 
@@ -437,6 +461,7 @@ GENERATED = {
     MultiStepDecay,
     ExponentialDecay,
     InverseTimeDecay,
+    InverseSqrt,
     PolynomialDecay,
     LinearSchedule,
     CosineDecay,
@@ -462,6 +487,15 @@ def test_values_are_finite_and_within_zero_and_the_peak(schedule: Schedule) -> N
         value = schedule(step)
         assert isinstance(value, float)
         assert math.isfinite(value) and 0.0 <= value <= 1.0, (step, value)
+
+
+@PROPERTY
+@given(schedules)
+def test_momentum_is_left_alone_or_a_valid_momentum(schedule: Schedule) -> None:
+    values = [schedule.momentum(step) for step in range(HORIZON)]
+    if not schedule.sets_momentum:
+        assert values == [None] * HORIZON
+    assert all(value is None or 0.0 <= value < 1.0 for value in values)
 
 
 @PROPERTY

@@ -14,6 +14,8 @@ import lightning.pytorch as pl
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from lightning_lr.callbacks._overlay import scale_own_lrs
+
 _TOTALS: weakref.WeakKeyDictionary[Optimizer, float] = weakref.WeakKeyDictionary()
 
 
@@ -43,6 +45,7 @@ def reapply_after_restore(trainer: pl.Trainer, saved_totals: Sequence[float]) ->
 def _scale(trainer: pl.Trainer, optimizer: Optimizer, factor: float) -> None:
     if factor == 1.0:
         return
+    scale_own_lrs(optimizer, factor)  # an overlay applied now would otherwise undo the change
     for group in optimizer.param_groups:
         group["lr"] *= factor
         if "initial_lr" in group:

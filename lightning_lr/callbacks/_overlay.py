@@ -1,10 +1,17 @@
 """The overlay: scale the LR for one optimizer step, then give the scheduler its own LR back.
 
 Callbacks that shape the LR on top of *someone else's* scheduler (torch's chainable ones,
-ReduceLROnPlateau, or none) multiply each group's LR just before the optimizer update, in
-``on_before_optimizer_step``, and the optimizer's step post-hook restores the scheduler's values
-right after the update, before Lightning steps the scheduler. The scheduler never sees the
-overlay, so chainable schedules are not corrupted and a plateau's reductions are kept.
+ReduceLROnPlateau, or none) multiply each group's LR from the start of the step's first batch
+(``on_train_batch_start``, so that Lightning's ``LearningRateMonitor`` and any logging there see
+the LR the step uses) to its optimizer update, and the optimizer's step post-hook restores the
+scheduler's values right after the update, before Lightning steps the scheduler. The scheduler
+never sees the overlay, so chainable schedules are not corrupted and a plateau's reductions are
+kept.
+
+While an overlay is applied, the optimizer's ``state_dict()`` still holds the scheduler's own LRs
+(a snapshot or checkpoint taken then resumes exactly), ``load_state_dict()`` drops the overlay
+(the loaded LRs are the scheduler's own), and :func:`scale_own_lrs` scales both, so a lasting
+change made meanwhile is kept.
 
 Several overlays on one optimizer multiply: each names itself and its factor; one post-hook
 tells the observers the LRs the step used, then restores.
@@ -27,7 +34,11 @@ class _Overlay:
         self.own_lrs: list[float] | None = None
         self.factors: dict[str, float] = {}
         self.observers: dict[str, Observer] = {}
-        self.handle = optimizer.register_step_post_hook(self._after_step)
+        self.handles = [
+            optimizer.register_step_post_hook(self._after_step),
+            optimizer.register_state_dict_post_hook(self._own_state),
+            optimizer.register_load_state_dict_post_hook(self._after_load),
+        ]
 
     def scale(self, optimizer: Optimizer, owner: str, factor: float) -> None:
         if self.own_lrs is None:
@@ -42,6 +53,16 @@ class _Overlay:
         for observer in list(self.observers.values()):
             observer(optimizer, used)
         self.restore(optimizer)
+
+    def _own_state(self, optimizer: Optimizer, state: dict[str, Any]) -> dict[str, Any]:
+        if self.own_lrs is not None:
+            for group, own in zip(state["param_groups"], self.own_lrs):
+                group["lr"] = own
+        return state
+
+    def _after_load(self, optimizer: Optimizer) -> None:
+        self.own_lrs = None
+        self.factors.clear()
 
     def restore(self, optimizer: Optimizer) -> None:
         if self.own_lrs is not None:
@@ -61,7 +82,7 @@ def _overlay(optimizer: Optimizer) -> _Overlay:
 
 
 def scale_lr(optimizer: Optimizer, owner: str, factor: float) -> None:
-    """Multiply the LR of every group by ``factor`` for the coming update only."""
+    """Multiply the LR of every group by ``factor`` until the coming update (idempotent)."""
     _overlay(optimizer).scale(optimizer, owner, factor)
 
 
@@ -77,6 +98,13 @@ def own_lrs(optimizer: Optimizer) -> list[float]:
     if overlay is not None and overlay.own_lrs is not None:
         return list(overlay.own_lrs)
     return [float(group["lr"]) for group in optimizer.param_groups]
+
+
+def scale_own_lrs(optimizer: Optimizer, factor: float) -> None:
+    """Scale the scheduler's own LRs kept by a pending overlay (a lasting change made meanwhile)."""
+    overlay = _OVERLAYS.get(optimizer)
+    if overlay is not None and overlay.own_lrs is not None:
+        overlay.own_lrs = [own * factor for own in overlay.own_lrs]
 
 
 def observe_steps(optimizer: Optimizer, owner: str, observer: Observer | None) -> None:

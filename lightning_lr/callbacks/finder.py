@@ -45,8 +45,8 @@ class LRFinder(pl.Callback):
         stop_factor: stop once the smoothed loss exceeds this multiple of its best.
         beta: smoothing of the loss.
         rule: the rule whose suggestion is used: ``peak`` (the default: the peak LR of a warmup +
-            decay or one-cycle schedule, which tolerates a higher LR), ``steepest``, ``valley`` or
-            ``minimum``.
+            decay or one-cycle schedule, which tolerates a higher LR), ``steepest``, ``valley``,
+            ``minimum`` or ``slide``.
         apply: change the LR to the suggestion; ``False`` only reports it.
         plot: PNG of each sweep, relative to the run's log directory (``{epoch}`` is filled in);
             ``None`` skips it, and so does a run without a logger unless the path is absolute.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -18,10 +19,15 @@ from lightning_lr.callbacks._overlay import observe_steps
 class LRLogger(pl.Callback):
     """Log the LR used by each optimizer step to every logger of the Trainer.
 
-    Unlike a monitor that reads ``group["lr"]`` between steps, this reads it during the update,
-    after any overlay (:class:`Warmup`, :class:`WarmRestarts`, diagnostics) has acted. Keys are
-    ``lr-<Optimizer>`` (``/<group name>`` per param group when there are several), and on request
-    ``momentum-...`` (momentum or beta1), ``weight_decay-...``, the effective LR of optimizers
+    It reads ``group["lr"]`` during the update, after any overlay (:class:`Warmup`,
+    :class:`WarmRestarts`, diagnostics) has acted: the value Lightning's ``LearningRateMonitor``
+    reads at the start of the step's batch. Keys are ``lr-<Optimizer>`` (``/<group name>``, or
+    ``/pg<i>`` counted from 1, per param group when there are several), named as Lightning's
+    monitor names them, so a key both write holds one value: optimizers of one class after the
+    first get ``-1``, ``-2``, ... in the monitor's order, and a scheduler ``name`` (the mixin's
+    ``scheduler_name``) names its optimizer (``lr-<name>``; Lightning writes ``<name>``). On
+    request also ``momentum-...`` (momentum or beta1, cycled by ``OneCycle`` and ``Cyclic``; the
+    monitor's ``...-momentum``), ``weight_decay-...``, the effective LR of optimizers
     that keep ``lr`` fixed (``lr_effective-...``: schedule-free's ``scheduled_lr``,
     Prodigy/D-Adaptation's ``d * lr``) and ``grad_norm`` (the global 2-norm of the gradients,
     measured before the Trainer clips them; on a GPU it is copied to the host without blocking and
@@ -66,11 +72,8 @@ class LRLogger(pl.Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        classes = [type(optimizer).__name__ for optimizer in trainer.optimizers]
-        self._prefixes = {}
-        for index, optimizer in enumerate(trainer.optimizers):
-            name = classes[index] if classes.count(classes[index]) == 1 else f"{classes[index]}-{index}"
-            self._prefixes[id(optimizer)] = name
+        self._prefixes = _monitor_names(trainer)
+        for optimizer in trainer.optimizers:
             observe_steps(optimizer, "lr_logger", self._observe)
 
     @override
@@ -95,7 +98,7 @@ class LRLogger(pl.Callback):
             return  # not a step that gets logged
         groups = optimizer.param_groups
         for index, (group, lr) in enumerate(zip(groups, used)):
-            suffix = "" if len(groups) == 1 else f"/{group.get('name') or f'pg{index}'}"
+            suffix = "" if len(groups) == 1 else f"/{group.get('name') or f'pg{index + 1}'}"
             self._pending[f"lr-{prefix}{suffix}"] = lr
             effective = _effective_lr(group, lr)
             if effective is not None:
@@ -148,6 +151,30 @@ class LRLogger(pl.Callback):
         if metrics:
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=step)
+
+
+def _monitor_names(trainer: pl.Trainer) -> dict[int, str]:
+    """Each optimizer's name as Lightning's ``LearningRateMonitor`` derives it, less its ``lr-``.
+
+    The monitor names the optimizers of the schedulers first, in their order, then the others: a
+    scheduler's ``name`` if it has one, else the class, with ``-<n>`` for the n-th further one of
+    a class.
+    """
+    named: list[tuple[Optimizer, str | None]] = [
+        (config.scheduler.optimizer, config.name) for config in trainer.lr_scheduler_configs
+    ]
+    named += [(optimizer, None) for optimizer in trainer.optimizers]
+    counts: Counter[type] = Counter()
+    names: dict[int, str] = {}
+    for optimizer, scheduler_name in named:
+        if id(optimizer) in names:
+            continue
+        cls = type(optimizer)
+        if scheduler_name is None:
+            counts[cls] += 1
+        name = cls.__name__ if scheduler_name is None else scheduler_name.removeprefix("lr-")
+        names[id(optimizer)] = name if counts[cls] <= 1 else f"{name}-{counts[cls] - 1}"
+    return names
 
 
 def _effective_lr(group: dict[str, Any], lr: float) -> float | None:

@@ -99,3 +99,31 @@ def _peak(lrs: list[float], smoothed: list[float], divisor: float) -> Suggestion
         f"the smoothed loss is lowest ({smoothed[low]:.4g}) at lr {lrs[low]:.3g}; 1/{divisor:g} of that, "
         f"{lr:.3g}{capped}, is the peak LR for a warmup + decay or one-cycle schedule",
     )
+
+
+def _slide(
+    lrs: list[float], smoothed: list[float], lr_diff: int, thresh: float, adjust_value: float
+) -> Suggestion:
+    count = len(smoothed)
+    if count <= lr_diff:
+        return Suggestion(
+            "slide",
+            None,
+            None,
+            f"the slide rule compares slopes {lr_diff} points apart, and only {count} points are usable; "
+            "sweep more steps or lower `lr_diff`",
+        )
+    slopes = _slopes([float(k) for k in range(count)], smoothed)  # per point, as numpy.gradient(losses)
+    right, left = count - 1, count - 1 - lr_diff
+    index = left
+    while left >= 0 and abs(slopes[right] - slopes[left]) > thresh:
+        index = left
+        right, left = right - 1, left - 1
+    lr = lrs[index] * adjust_value
+    return Suggestion(
+        "slide",
+        lr,
+        index,
+        f"sliding a {lr_diff}-point window down from the end of the curve, the smoothed loss's slope changes "
+        f"by more than {thresh:g} across it down to lr {lrs[index]:.3g} (fastai's slide)",
+    )

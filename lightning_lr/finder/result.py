@@ -41,7 +41,7 @@ class FinderSettings:
         stop_factor: stop once the smoothed loss exceeds this multiple of its best.
         beta: smoothing of the loss (bias-corrected exponential moving average).
         rule: the rule a result's ``suggestion`` reports (``peak``, the default, ``steepest``,
-            ``valley`` or ``minimum``); all are computed.
+            ``valley``, ``minimum`` or ``slide``); all are computed.
 
     Example:
         >>> [f"{lr:g}" for lr in FinderSettings(min_lr=1e-4, max_lr=1.0, num_steps=13).lrs()[::3]]

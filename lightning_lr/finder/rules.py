@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from lightning_lr._validate import check_int, check_positive
-from lightning_lr.finder._picks import _minimum, _peak, _steepest, _valley
+from lightning_lr._validate import check_int, check_non_negative, check_positive
+from lightning_lr.finder._picks import _minimum, _peak, _slide, _steepest, _valley
 from lightning_lr.finder.curve import (
     MIN_POINTS,
     Suggestion,
@@ -198,11 +198,63 @@ def peak(
     return _unusable("peak", xs, ys, smoothed) or _peak(xs, smoothed, float(divisor))
 
 
+def slide(
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    *,
+    beta: float = 0.98,
+    lr_diff: int = 15,
+    thresh: float = 0.005,
+    adjust_value: float = 1.0,
+) -> Suggestion:
+    """fastai's ``slide`` (A. Chang's interval slide rule): where the descent settles, read from the end.
+
+    With ``g = numpy.gradient(smoothed)`` (the slope per point, not per decade of LR) and ``n`` points,
+    two indices ``lr_diff`` apart slide down from the end, ``r = n - 1`` and ``l = r - lr_diff``:
+    while ``l >= 0`` and ``|g[r] - g[l]| > thresh``, the suggestion becomes ``lrs[l]`` and both move one
+    point left. The answer is ``lrs[l] * adjust_value`` for the last ``l`` that moved (``lrs[n - 1 -
+    lr_diff]`` if none did): exactly fastai's arithmetic on the same curve. ``thresh`` is in loss units
+    per point, so the rule depends on the loss's scale and the sweep's length, as fastai's does.
+    fastai applies it to the smoothed losses minus the first tenth and the last five points; here it
+    reads the whole (usable) curve, as :func:`valley` does.
+
+    Args:
+        lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
+        losses: the loss of each step; the curve ends at its first non-finite loss.
+        beta: smoothing of the loss (:func:`smooth`).
+        lr_diff: points between the two compared slopes (>= 1).
+        thresh: the largest change of slope that counts as settled (>= 0).
+        adjust_value: the suggestion is multiplied by this (> 0).
+
+    Returns:
+        The suggestion, with ``lr=None`` on a curve that does not fall or has no more than ``lr_diff``
+        points.
+
+    Raises:
+        ValueError: a bad curve or argument (see :func:`suggest_all`).
+
+    Example:
+        >>> lrs = [10 ** (k / 4 - 6) for k in range(24)]
+        >>> losses = [2.0] * 4 + [2.0 - 0.15 * k for k in range(10)] + [0.6 + 0.1 * k**2 for k in range(10)]
+        >>> found = slide(lrs, losses, beta=0.0, lr_diff=5, thresh=0.05)
+        >>> found.index, f"{found.lr:.3g}"
+        (9, '0.000178')
+    """
+    check_int("lr_diff", lr_diff, 1)
+    check_non_negative("thresh", thresh)
+    check_positive("adjust_value", adjust_value)
+    xs, ys, smoothed = read_curve(lrs, losses, beta)
+    return _unusable("slide", xs, ys, smoothed) or _slide(
+        xs, smoothed, lr_diff, float(thresh), float(adjust_value)
+    )
+
+
 RULES: dict[str, Callable[..., Suggestion]] = {
     "steepest": steepest,
     "valley": valley,
     "minimum": minimum,
     "peak": peak,
+    "slide": slide,
 }
 """Every rule by name; :func:`suggest_all` applies them all with their defaults."""
 
@@ -234,8 +286,11 @@ def suggest_all(
     Example:
         >>> lrs = [10 ** (k / 2 - 6) for k in range(12)]
         >>> losses = [2.0, 2.0, 1.98, 1.9, 1.6, 1.1, 0.8, 0.7, 0.75, 1.2, 3.0, 9.0]
-        >>> {name: f"{found.lr:.2g}" for name, found in suggest_all(lrs, losses, beta=0.0).items()}
+        >>> found = suggest_all(lrs, losses, beta=0.0)
+        >>> {name: f"{found.lr:.2g}" for name, found in found.items() if found.lr is not None}
         {'steepest': '0.00032', 'valley': '3.2e-05', 'minimum': '0.00032', 'peak': '0.0011'}
+        >>> found["slide"].lr is None  # its 10 usable points are too few for slopes 15 points apart
+        True
     """
     _check_options(stop_factor=stop_factor, beta=beta)
     xs, ys, smoothed = read_curve(lrs, losses, beta)
@@ -260,4 +315,5 @@ def suggest_all(
         "valley": _valley(xs, smoothed),
         "minimum": _minimum(xs, smoothed),
         "peak": _peak(xs, smoothed, 3.0),
+        "slide": _slide(xs, smoothed, 15, 0.005, 1.0),
     }

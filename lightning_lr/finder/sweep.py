@@ -140,8 +140,8 @@ def find_lr(
         stop_factor: stop once the smoothed loss exceeds this multiple of its best.
         beta: smoothing of the loss (bias-corrected exponential moving average).
         rule: the rule :attr:`LRFinderResult.suggestion` reports: ``peak`` (the default, a peak
-            LR for warmup + decay or one-cycle), ``steepest``, ``valley`` or ``minimum``; all are
-            computed.
+            LR for warmup + decay or one-cycle), ``steepest``, ``valley``, ``minimum`` or ``slide``;
+            all are computed.
         update_hparams: scale ``model.hparams["lr"]`` (which the mixin reads) so that the first
             param group runs at the suggestion.
         enable_progress_bar: show the sweep's progress; default: as ``trainer`` does, else yes.

@@ -15,6 +15,7 @@ from lightning_lr.schedules.cyclic import Cyclic, OneCycle
 from lightning_lr.schedules.decay import (
     Constant,
     ExponentialDecay,
+    InverseSqrt,
     InverseTimeDecay,
     LinearSchedule,
     MultiStepDecay,
@@ -32,6 +33,7 @@ SCHEDULES: dict[str, type] = {
         MultiStepDecay,
         ExponentialDecay,
         InverseTimeDecay,
+        InverseSqrt,
         PolynomialDecay,
         LinearSchedule,
         CosineDecay,
@@ -77,6 +79,7 @@ __all__ = [
     "Cyclic",
     "ExponentialDecay",
     "Hold",
+    "InverseSqrt",
     "InverseTimeDecay",
     "Join",
     "LinearSchedule",

@@ -56,6 +56,16 @@ class Schedule(ABC):
         """The schedules this one is built from (none for a leaf)."""
         return ()
 
+    @property
+    def sets_momentum(self) -> bool:
+        """True when this schedule, or a piece of it, sets the momentum too (see :meth:`momentum`)."""
+        return any(child.sets_momentum for child in self.children())
+
+    def momentum(self, step: int) -> float | None:
+        """The momentum (SGD's ``momentum``, Adam's ``beta1``) at ``step``, or ``None`` to leave the
+        optimizer's own (for a resolved schedule and a valid step, like :meth:`value`)."""
+        return None
+
     def resolve(self: S, run: RunLength | None) -> S:
         """A copy with every length turned into steps, for a schedule spanning ``run``."""
         changes = {name: _resolve_field(name, getattr(self, name), run) for name in self._lengths}

@@ -68,9 +68,18 @@ class Join(Schedule):
         return dataclasses.replace(self, schedules=pieces, boundaries=bounds)
 
     def value(self, step: int) -> float:
+        index, local = self._piece_at(step)
+        return self.schedules[index].value(local)
+
+    def momentum(self, step: int) -> float | None:
+        index, local = self._piece_at(step)
+        return self.schedules[index].momentum(local)
+
+    def _piece_at(self, step: int) -> tuple[int, int]:
+        """The piece that runs at ``step`` and the step counted from that piece's start."""
         index = bisect.bisect_right(self.boundaries, step)  # type: ignore[arg-type]
         start = int(self.boundaries[index - 1]) if index else 0
-        return self.schedules[index].value(step - start)
+        return index, step - start
 
 
 @dataclass(frozen=True)
@@ -103,3 +112,6 @@ class Hold(Schedule):
 
     def value(self, step: int) -> float:
         return self.schedule.value(step // self.every)
+
+    def momentum(self, step: int) -> float | None:
+        return self.schedule.momentum(step // self.every)

@@ -15,6 +15,15 @@ CyclicMode = Literal["triangular", "triangular2", "exp_range"]
 Anneal = Literal["cos", "linear"]
 
 
+def check_momentum_cycle(cycle_momentum: object, base_momentum: object, max_momentum: object) -> None:
+    """Validate the momentum a schedule cycles between (SGD's ``momentum``, Adam's ``beta1``)."""
+    if not isinstance(cycle_momentum, bool):
+        raise TypeError(f"`cycle_momentum` must be True or False, got {cycle_momentum!r}.")
+    fix = "Momentum and beta1 lie below 1."
+    check_range("base_momentum", base_momentum, 0.0, 1.0, high_open=True, fix=fix)
+    check_range("max_momentum", max_momentum, 0.0, 1.0, high_open=True, fix=fix)
+
+
 @dataclass(frozen=True)
 class Cyclic(Schedule):
     """Cyclical LR between ``base_factor`` and the peak 1 (Smith, 2017, arXiv:1506.01186).
@@ -23,13 +32,17 @@ class Cyclic(Schedule):
     With ``c = floor(1 + k / L)``, ``x = 1 + k / L - c`` and ``r = up / L`` for the cycle length
     ``L``, the height is ``h = x / r`` rising and ``(x - 1) / (r - 1)`` falling, and
     ``f(k) = b + (1 - b) * h * s`` with ``s = 1`` (triangular), ``1 / 2 ** (c - 1)``
-    (triangular2) or ``gamma ** k`` (exp_range). Equals torch's ``CyclicLR`` with
-    ``base_lr = base_factor * max_lr``.
+    (triangular2) or ``gamma ** k`` (exp_range). With ``cycle_momentum`` the momentum moves the
+    other way, ``max_momentum - (max_momentum - base_momentum) * h * s``. Equals torch's
+    ``CyclicLR`` with ``base_lr = base_factor * max_lr``, momentum included (torch's defaults:
+    cycled between 0.8 and 0.9).
 
     Example:
         >>> schedule = Cyclic(step_size_up=4, base_factor=0.2)
         >>> [round(schedule(k), 6) for k in (0, 2, 4, 8)]
         [0.2, 0.6, 1.0, 0.2]
+        >>> [round(schedule.momentum(k), 6) for k in (0, 2, 4)]
+        [0.9, 0.85, 0.8]
     """
 
     step_size_up: Length
@@ -37,6 +50,9 @@ class Cyclic(Schedule):
     base_factor: float = 0.1
     mode: CyclicMode = "triangular"
     gamma: float = 1.0
+    cycle_momentum: bool = True
+    base_momentum: float = 0.8
+    max_momentum: float = 0.9
 
     _lengths = ("step_size_up", "step_size_down")
 
@@ -55,8 +71,22 @@ class Cyclic(Schedule):
         )
         check_choice("mode", self.mode, ("triangular", "triangular2", "exp_range"))
         check_range("gamma", self.gamma, 0.0, 1.0, low_open=True)
+        check_momentum_cycle(self.cycle_momentum, self.base_momentum, self.max_momentum)
+
+    @property
+    def sets_momentum(self) -> bool:
+        return self.cycle_momentum
 
     def value(self, step: int) -> float:
+        return self.base_factor + (1.0 - self.base_factor) * self._height(step)
+
+    def momentum(self, step: int) -> float | None:
+        if not self.cycle_momentum:
+            return None
+        return self.max_momentum - (self.max_momentum - self.base_momentum) * self._height(step)
+
+    def _height(self, step: int) -> float:
+        """``h * s``: 0 at the floor, 1 at the peak of the first cycle."""
         up, down = int(self.step_size_up), int(self.step_size_down)  # type: ignore[arg-type]
         length = up + down
         cycle = math.floor(1 + step / length)
@@ -67,22 +97,28 @@ class Cyclic(Schedule):
             height /= 2.0 ** (cycle - 1)
         elif self.mode == "exp_range":
             height *= self.gamma**step
-        return self.base_factor + (1.0 - self.base_factor) * height
+        return height
 
 
 @dataclass(frozen=True)
 class OneCycle(Schedule):
     """The 1cycle policy (Smith & Topin, 2019, arXiv:1708.07120).
 
-    The factor rises from ``1 / div_factor`` to 1 over the first ``pct_start * T`` steps, then
-    anneals to ``1 / (div_factor * final_div_factor)`` at step ``T - 1`` and is held there. With
-    ``three_phase`` it first comes back down to ``1 / div_factor`` symmetrically, then anneals.
-    ``anneal`` is ``"cos"`` (half cosine) or ``"linear"``. Equals torch's ``OneCycleLR``.
+    The factor rises from ``1 / div_factor`` to 1 until step ``pct_start * T - 1``, then anneals
+    to ``1 / (div_factor * final_div_factor)`` at step ``T - 1`` and is held there. With
+    ``three_phase`` it first comes back down to ``1 / div_factor`` at step ``2 * pct_start * T - 2``,
+    then anneals. ``anneal`` is ``"cos"`` (half cosine) or ``"linear"``. With ``cycle_momentum``
+    the momentum goes the other way: from ``max_momentum`` down to ``base_momentum`` while the LR
+    rises, and back up while it falls (held at ``max_momentum`` in a third phase).
+
+    Equals torch's ``OneCycleLR`` in every setting it accepts, momentum included: a step belongs
+    to the first phase that has not ended by it, else to the last, so with three phases and
+    ``pct_start > 0.5`` the second phase runs to the end, as in torch.
 
     Example:
         >>> schedule = OneCycle(total_steps=100, pct_start=0.25, div_factor=10.0, anneal="linear")
-        >>> schedule(0), schedule(24)
-        (0.1, 1.0)
+        >>> schedule(0), schedule(24), schedule.momentum(0), schedule.momentum(24)
+        (0.1, 1.0, 0.95, 0.85)
     """
 
     total_steps: Length
@@ -91,24 +127,30 @@ class OneCycle(Schedule):
     final_div_factor: float = 1e4
     anneal: Anneal = "cos"
     three_phase: bool = False
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
 
     _lengths = ("total_steps",)
 
     def __post_init__(self) -> None:
         check_length("total_steps", self.total_steps)
-        check_range("pct_start", self.pct_start, 0.0, 1.0, low_open=True, high_open=True)
+        check_range("pct_start", self.pct_start, 0.0, 1.0)
         check_positive("div_factor", self.div_factor)
         check_positive("final_div_factor", self.final_div_factor)
         check_choice("anneal", self.anneal, ("cos", "linear"))
-        if self.resolved:
-            ends = [end for end, _, _ in self.phases()]
-            starts = [0.0, *ends[:-1]]
-            if any(end <= start for start, end in zip(starts, ends)):
-                raise ValueError(
-                    f"`total_steps`={self.total_steps} is too short for `pct_start`={self.pct_start}"
-                    f"{' with three phases' if self.three_phase else ''}: a phase would have no steps. "
-                    "Lengthen the run or move `pct_start` towards 0.5."
-                )
+        check_momentum_cycle(self.cycle_momentum, self.base_momentum, self.max_momentum)
+        if self.resolved and self.phases()[0][0] == 0.0:
+            # the first step would sit in a rise of zero length (torch divides by zero there)
+            raise ValueError(
+                f"`total_steps`={self.total_steps} is too short for `pct_start`={self.pct_start}: the "
+                "rise would end where it starts (`pct_start` * `total_steps` = 1). Lengthen the run "
+                "or change `pct_start`."
+            )
+
+    @property
+    def sets_momentum(self) -> bool:
+        return self.cycle_momentum
 
     def phases(self) -> list[tuple[float, float, float]]:
         """``(end step, start factor, end factor)`` of each phase, as torch's ``OneCycleLR`` has them."""
@@ -125,15 +167,29 @@ class OneCycle(Schedule):
         return [(rise_end, initial, 1.0), (total - 1, 1.0, floor)]
 
     def value(self, step: int) -> float:
-        *rising, last = self.phases()
+        index, progress = self._phase_at(step)
+        _, start, end = self.phases()[index]
+        return self._anneal(start, end, progress)
+
+    def momentum(self, step: int) -> float | None:
+        if not self.cycle_momentum:
+            return None
+        low, high = self.base_momentum, self.max_momentum
+        ends = [(high, low), (low, high), (high, high)]
+        index, progress = self._phase_at(step)
+        start, end = ends[index]
+        return self._anneal(start, end, progress)
+
+    def _phase_at(self, step: int) -> tuple[int, float]:
+        """The phase of ``step`` and the progress through it, by torch's rule (held after ``T - 1``)."""
         step = min(step, int(self.total_steps) - 1)
+        phases = self.phases()
         start_step = 0.0
-        for end_step, start, end in rising:
-            if step <= end_step:
-                return self._anneal(start, end, (step - start_step) / (end_step - start_step))
+        for index, (end_step, _, _) in enumerate(phases):
+            if step <= end_step or index == len(phases) - 1:
+                return index, (step - start_step) / (end_step - start_step)
             start_step = end_step
-        end_step, start, end = last
-        return self._anneal(start, end, (step - start_step) / (end_step - start_step))
+        raise AssertionError("unreachable: the last phase takes every step left")
 
     def _anneal(self, start: float, end: float, progress: float) -> float:
         if self.anneal == "cos":

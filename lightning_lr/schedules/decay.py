@@ -1,8 +1,9 @@
-"""Monotone decays: constant, step, multistep, exponential, inverse-time, polynomial, linear."""
+"""Monotone decays: constant, step, multistep, exponential, inverse-time, polynomial, linear, inverse sqrt."""
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -184,3 +185,28 @@ class LinearSchedule(Schedule):
     def value(self, step: int) -> float:
         total = int(self.total_steps)
         return self.start_factor + (self.end_factor - self.start_factor) * min(step, total) / total
+
+
+@dataclass(frozen=True)
+class InverseSqrt(Schedule):
+    """The inverse square root decay of transformer training (Vaswani et al. 2017, arXiv:1706.03762).
+
+    ``f(k) = 1 / sqrt(1 + k / timescale)``: 1 at step 0, half the peak at ``k = 3 * timescale``,
+    never reaching zero. ``Warmup(InverseSqrt(timescale=t), warmup_steps=W)`` equals Hugging Face's
+    ``get_inverse_sqrt_schedule(num_warmup_steps=W, timescale=t)`` from step ``W`` on (its default
+    ``timescale`` is ``W``, which gives the original ``sqrt(W / k)``; 10000 without a warmup).
+
+    Example:
+        >>> InverseSqrt(timescale=100)(300)
+        0.5
+    """
+
+    timescale: Length = 10_000
+
+    _lengths = ("timescale",)
+
+    def __post_init__(self) -> None:
+        check_length("timescale", self.timescale)
+
+    def value(self, step: int) -> float:
+        return 1.0 / math.sqrt(1.0 + step / int(self.timescale))

@@ -111,7 +111,7 @@ class SearchSpace:
             >>> space = SearchSpace(warmup=(0.0, 0.2), schedule=["cosine"])
             >>> schedule = space.to_hparams({"lr": 0.1, "warmup": 0.1, "schedule": "cosine"})["schedule"]
             >>> type(schedule).__name__, schedule.warmup_steps, schedule.schedule
-            ('Warmup', 0.1, CosineDecay(total_steps=1.0, min_factor=0.0))
+            ('Warmup', 0.1, CosineDecay(total_steps=1.0, min_factor=0.0, num_cycles=0.5, k_decay=1.0))
         """
         hparams: dict[str, Any] = {"lr": float(params["lr"])}
         if "weight_decay" in params:
