@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard
+from lightning_lr import DivergenceGuard, Warmup
 from lightning_lr.diagnose import is_divergent
 from lightning_lr.schedules import Constant
 
@@ -232,3 +232,23 @@ def test_a_snapshot_from_before_the_first_step_clears_state_created_since(make_t
 def test_snapshot_memory_is_checked() -> None:
     with pytest.raises(ValueError, match="`snapshot_memory`"):
         DivergenceGuard(snapshot_memory="disk")  # type: ignore[arg-type]
+
+
+class _NoScheduler(Faulty):
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=LR)
+
+
+def test_a_rollback_under_a_warmup_overlay_keeps_the_optimizers_own_lr(make_trainer: MakeTrainer) -> None:
+    # no scheduler recomputes the LR: a snapshot that kept the overlay's scaled LR would leave it in
+    guard = DivergenceGuard(snapshot_every=1, warmup_steps=2)
+    model = _NoScheduler({4: math.nan})
+    warmup = Warmup(8)
+    trainer = make_trainer(max_steps=12, callbacks=[warmup, guard])
+    trainer.fit(model)
+    assert [event["step"] for event in guard.events] == [4]
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(LR * 0.5)  # own LR, backed off
+    used = [lrs[0] for lrs in model.seen_lrs]
+    assert used[:5] == pytest.approx([LR * warmup.factor(step) for step in range(5)])
+    assert used[5:] == pytest.approx([LR * 0.5 * warmup.factor(step) for step in range(5, 12)])
+    assert used[-1] == pytest.approx(LR * 0.5)

@@ -25,6 +25,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
+from lightning_lr.callbacks._overlay import own_lrs
+
 SnapshotMemory = Literal["auto", "device", "host"]
 
 
@@ -81,6 +83,8 @@ class TrainingSnapshot:
                 {key: copy.deepcopy(value) for key, value in group.items() if key != "params"}
                 for group in optimizer.param_groups
             ]
+            for group, own in zip(layout.groups, own_lrs(optimizer)):  # not an overlay's passing scale
+                group["lr"] = own
             layouts.append(layout)
         sources = [*module_tensors, *optimizer_tensors]
         self._allocate(sources)
