@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import diagnostics, finder, overhead, recipes, search
+from benchmarks import diagnostics, finder, gpu, overhead, recipes, search
 from benchmarks._common import WORKERS, machine
 
 
@@ -23,6 +23,7 @@ def main() -> None:
         ("time to accuracy", recipes),
         ("search", search),
         ("diagnostics", diagnostics),
+        ("gpu", gpu),
     ):
         began = time.perf_counter()
         sections += module.run()

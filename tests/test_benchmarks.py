@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
             "## Diagnostics accuracy",
             ["| 1x | 0.01 | none (no LR alarm) |", "| 100x | 1 | `too_high` or `diverging` |"],
         ),
+        (
+            "gpu",
+            "## GPU cost of the callbacks",
+            ["| MLP blocks, 0M params | bare |", "| MLP blocks, 0M params | full stack |"],
+        ),
     ],
 )
 def test_each_section_runs_at_smoke_size(section: str, heading: str, expected: list[str]) -> None:

@@ -147,8 +147,10 @@ def test_resolving_against_a_longer_run_never_shortens_a_length(
 
 def _slope(schedule: Schedule) -> float | None:
     """The largest change of one step the formula allows, for the smooth families."""
-    if isinstance(schedule, CosineDecay):
-        return (1.0 - schedule.min_factor) * math.pi / (2 * int(schedule.total_steps))
+    if isinstance(schedule, CosineDecay):  # f = m + (1 - m) (1 + cos(2 pi c k / T)) / 2
+        if schedule.k_decay != 1.0:
+            return None  # progress (k / T) ** k_decay: no bound of this form near k = 0
+        return (1.0 - schedule.min_factor) * math.pi * schedule.num_cycles / int(schedule.total_steps)
     if isinstance(schedule, LinearSchedule):
         return abs(schedule.end_factor - schedule.start_factor) / int(schedule.total_steps)
     if isinstance(schedule, ExponentialDecay):
