@@ -33,10 +33,10 @@ class LRDiagnostics(pl.Callback):
     per-validation training and validation losses go through
     :func:`~lightning_lr.diagnose.diagnose_evaluations`. Each finding is a
     :class:`~lightning_lr.diagnose.Diagnosis` with the numbers behind it and advice; the callback
-    keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, warns, and prints a
-    summary at the end of fit. With ``action="adjust"`` it also applies the advice: it multiplies
-    the LR of every group and the schedulers' base LRs by the diagnosis' ``lr_factor``, at most
-    ``max_adjustments`` times, and records what it did.
+    keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, prints one line
+    each (rank zero), and a summary at the end of fit. With ``action="adjust"`` it also applies
+    the advice: it multiplies the LR of every group and the schedulers' base LRs by the
+    diagnosis' ``lr_factor``, at most ``max_adjustments`` times, and records what it did.
 
     Under DDP the window of losses is averaged over ranks and rank 0's decision is broadcast, so
     every rank takes the same decision at the same step.
