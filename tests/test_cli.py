@@ -20,6 +20,7 @@ from lightning_lr import schedules
 from lightning_lr.cli import console, main
 from lightning_lr.commands import find_lr_command as main_find_lr
 from lightning_lr.commands import plot_schedule
+from lightning_lr.preview import LRPlan
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 SMALL = [
@@ -116,19 +117,19 @@ def test_plot_schedule_draws_the_planned_lr_without_training(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["plan.png"], "left files behind"
 
 
+def _two_epoch_plan(tmp_path: Path, config: str, *overrides: str) -> LRPlan:
+    """``plot-schedule`` of a shipped config over 2 epochs, drawn into tmp_path."""
+    out = str(tmp_path / "p.png")
+    return plot_schedule(
+        ["--config", str(CONFIGS[0].parent / config), "-o", out, "--trainer.max_epochs=2", *overrides]
+    )
+
+
 def test_plot_schedule_of_a_plateau_says_it_cannot_foresee_reductions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    plan = plot_schedule(
-        [
-            "--config",
-            str(CONFIGS[0].parent / "mnist1d_plateau.yaml"),
-            "-o",
-            str(tmp_path / "p.png"),
-            "--trainer.max_epochs=2",
-        ]
-    )
+    plan = _two_epoch_plan(tmp_path, "mnist1d_plateau.yaml")
     assert any("val_loss" in note for note in plan.notes)
     assert set(plan.lrs[0]) == {0.01}
 
@@ -440,14 +441,5 @@ def test_plot_schedule_draws_the_newer_schedules_from_the_registry(
         overlapped: schedules.Warmup(schedules.CosineDecay(72, num_cycles=1.0, k_decay=2.0), 7, overlap=True),
     }
     for override, schedule in expected.items():
-        plan = plot_schedule(
-            [
-                "--config",
-                str(CONFIGS[0].parent / "mnist1d_wsd.yaml"),
-                "-o",
-                str(tmp_path / "p.png"),
-                "--trainer.max_epochs=2",
-                f"--model.init_args.schedule={override}",
-            ]
-        )
+        plan = _two_epoch_plan(tmp_path, "mnist1d_wsd.yaml", f"--model.init_args.schedule={override}")
         assert plan.lrs[0] == pytest.approx([0.02 * schedule(k) for k in range(72)], rel=1e-12)

@@ -18,32 +18,13 @@ import pytest
 import torch
 from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
+from test_guard import Faulty, Weights
 
 from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup
 from lightning_lr.schedules import Constant, CosineDecay
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 MakeTrainer = Callable[..., pl.Trainer]
-
-
-class Faulty(TinyRegression):
-    def __init__(self, faults: dict[int, float], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.faults = faults
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = super().training_step(batch, batch_idx)
-        return loss * self.faults.get(self.trainer.global_step, 1.0)
-
-
-class Weights(pl.Callback):
-    def __init__(self) -> None:
-        self.after: dict[int, dict[str, torch.Tensor]] = {}
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        self.after[trainer.global_step] = {
-            k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()
-        }
 
 
 @pytest.mark.parametrize("strategy", ["auto", "fsdp"])
