@@ -41,6 +41,8 @@ class _Overlay:
         ]
 
     def scale(self, optimizer: Optimizer, owner: str, factor: float) -> None:
+        if self.own_lrs is not None and self.factors.get(owner) == factor:
+            return  # applied already (the step's batch start), nothing changed since
         if self.own_lrs is None:
             self.own_lrs = [group["lr"] for group in optimizer.param_groups]
         self.factors[owner] = factor

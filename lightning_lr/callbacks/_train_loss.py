@@ -58,16 +58,19 @@ class TrainLossReader:
         ranks, to :meth:`settle`. Until then the logged value is read every step.
         """
         returned = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        returned = returned.detach() if isinstance(returned, torch.Tensor) and returned.numel() == 1 else None
+        if not isinstance(returned, torch.Tensor) or returned.numel() != 1:
+            returned = None
+        elif returned.requires_grad or returned.dim():  # Lightning hands it over detached, 0-d
+            returned = returned.detach().reshape(())
         if self._returned_is_logged and returned is not None and not check:
-            return returned.reshape(()), None
+            return returned, None
         logged = self.logged(trainer)
         value = logged.detach() if isinstance(logged, torch.Tensor) else torch.tensor(float(logged))
         if not check or self._returned_is_logged is False:
             return value, None
         if returned is None or (value.dtype, value.device) != (returned.dtype, returned.device):
             return value, torch.zeros((), device=value.device)
-        same = torch.all(value.reshape(()) == returned.reshape(())).to(torch.float32)  # NaN: not the same
+        same = torch.all(value.reshape(()) == returned).to(torch.float32)  # NaN: not the same
         return value, same
 
     def settle(self, same: bool) -> None:

@@ -94,8 +94,7 @@ class LRDiagnostics(pl.Callback):
         self._eval_train: list[float] = []
         self._eval_val: list[float] = []
         # training losses since the last validation, as a running sum: bounded however rare validation is
-        self._since_eval_sum: torch.Tensor | None = None
-        self._since_eval_count = 0
+        self._since_eval = _LossSum()
         self._quiet_until: dict[str, int] = {}
         self._evaluations = 0
         self._peak_lr = 0.0
@@ -142,10 +141,11 @@ class LRDiagnostics(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.global_step == self._last_step:  # an accumulation batch: no optimizer step yet
+        global_step = trainer.global_step
+        if global_step == self._last_step:  # an accumulation batch: no optimizer step yet
             return
-        self._last_step = trainer.global_step
-        step = trainer.global_step - 1  # the optimizer step just taken
+        self._last_step = global_step
+        step = global_step - 1  # the optimizer step just taken
         lr = float(trainer.optimizers[0].param_groups[0]["lr"])
         self._peak_lr = max(self._peak_lr, lr)
         self._probe.after_update(step)
@@ -154,13 +154,7 @@ class LRDiagnostics(pl.Callback):
             self._receive_pending(trainer, before=step)  # one check interval late on a GPU
         value, same = self._train_loss.read(trainer, outputs, check)
         self._losses.append(value)
-        if self._since_eval_sum is None:
-            self._since_eval_sum = value.to(torch.float64, copy=True)  # never the loss itself
-        elif self._since_eval_sum.device != value.device:  # restored from a checkpoint, on the CPU
-            self._since_eval_sum = self._since_eval_sum.to(value.device) + value
-        else:
-            self._since_eval_sum.add_(value)
-        self._since_eval_count += 1
+        self._since_eval.add(value)
         segments: dict[str, torch.Tensor] = {} if same is None else {"same": same}
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
@@ -241,18 +235,18 @@ class LRDiagnostics(pl.Callback):
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self._since_eval_sum is None:
+        if trainer.sanity_checking or not self._since_eval.count:
             return
         value = trainer.callback_metrics.get(self.val_metric)
         if value is None:
             return
         self._receive_pending(trainer, before=trainer.global_step)  # a validation waits anyway
-        mean = (self._since_eval_sum / self._since_eval_count).float()
+        mean = self._since_eval.mean()
         pair = torch.stack([mean, torch.as_tensor(value).float().to(mean.device)])
         if trainer.world_size > 1:
             pair = trainer.strategy.reduce(pair.to(trainer.strategy.root_device), reduce_op="mean")
         train, val = read_now(pair)
-        self._since_eval_sum, self._since_eval_count = None, 0
+        self._since_eval = _LossSum()
         self._eval_train = [*self._eval_train[-99:], train]
         self._eval_val = [*self._eval_val[-99:], val]
         self._evaluations += 1
@@ -339,8 +333,8 @@ class LRDiagnostics(pl.Callback):
             "alignments": [pair for pair in _read_measured(self._probe.alignments) if math.isfinite(pair[1])],
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
-            "since_eval_sum": None if self._since_eval_sum is None else read_now(self._since_eval_sum)[0],
-            "since_eval_count": self._since_eval_count,
+            "since_eval_sum": None if not self._since_eval.count else read_now(self._since_eval.total())[0],
+            "since_eval_count": self._since_eval.count,
             "quiet_until": dict(self._quiet_until),
             "evaluations": self._evaluations,
             "peak_lr": self._peak_lr,
@@ -365,14 +359,52 @@ class LRDiagnostics(pl.Callback):
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         # the training losses since the last validation: a mid-epoch resume must judge the same mean
         since_sum = state_dict.get("since_eval_sum")
-        self._since_eval_sum = None if since_sum is None else torch.tensor(since_sum, dtype=torch.float64)
-        self._since_eval_count = int(state_dict.get("since_eval_count", 0))
+        self._since_eval = _LossSum(
+            None if since_sum is None else torch.tensor(since_sum, dtype=torch.float64),
+            int(state_dict.get("since_eval_count", 0)),
+        )
         self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
         self._evaluations = int(state_dict["evaluations"])
         self._peak_lr = float(state_dict["peak_lr"])
         self._last_step = int(state_dict["last_step"])
         self._initial = state_dict["initial"]
         self._initial_step = int(state_dict["initial_step"])
+
+
+class _LossSum:
+    """The training losses since the last validation: a float64 sum, added up every 256 steps.
+
+    Each step only keeps its loss tensor (no device work); every 256 of them are summed in one
+    kernel, so memory stays bounded however rare validation is.
+    """
+
+    FOLD = 256
+
+    def __init__(self, total: torch.Tensor | None = None, count: int = 0) -> None:
+        self._total = total
+        self._parts: list[torch.Tensor] = []
+        self.count = count
+
+    def add(self, value: torch.Tensor) -> None:
+        self._parts.append(value)
+        self.count += 1
+        if len(self._parts) >= self.FOLD:
+            self._fold()
+
+    def total(self) -> torch.Tensor:
+        """The sum so far, as a 0-d float64 tensor on the losses' device."""
+        self._fold()
+        return self._total if self._total is not None else torch.zeros((), dtype=torch.float64)
+
+    def mean(self) -> torch.Tensor:
+        return (self.total() / max(self.count, 1)).float()
+
+    def _fold(self) -> None:
+        if self._parts:
+            summed = torch.stack(self._parts).to(torch.float64).sum()
+            total = self._total
+            self._total = summed if total is None else total.to(summed.device) + summed
+            self._parts = []
 
 
 @dataclass(frozen=True)
