@@ -19,6 +19,7 @@ from typing_extensions import override
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._host import HostCopy, read_now
+from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._step_probe import StepProbe
 from lightning_lr.callbacks._train_loss import TrainLossReader
 from lightning_lr.callbacks.warmup import warmup_end
@@ -187,8 +188,7 @@ class LRDiagnostics(pl.Callback):
         """Pack the segments, average them over the ranks on the device and start their copy to the host."""
         device = self._losses[-1].device if self._losses else next(iter(segments.values())).device
         packed = torch.cat([value.reshape(-1).to(device, torch.float64) for value in segments.values()])
-        if trainer.world_size > 1:
-            packed = trainer.strategy.reduce(packed.to(trainer.strategy.root_device), reduce_op="mean")
+        packed = mean_over_ranks(trainer, packed)
         sizes = {name: value.numel() for name, value in segments.items()}
         pending = _Pending(step, trainer.current_epoch, lr, self._regime, sizes, HostCopy(packed))
         self._pending.append(pending)
@@ -243,8 +243,7 @@ class LRDiagnostics(pl.Callback):
         self._receive_pending(trainer, before=trainer.global_step)  # a validation waits anyway
         mean = self._since_eval.mean()
         pair = torch.stack([mean, torch.as_tensor(value).float().to(mean.device)])
-        if trainer.world_size > 1:
-            pair = trainer.strategy.reduce(pair.to(trainer.strategy.root_device), reduce_op="mean")
+        pair = mean_over_ranks(trainer, pair)
         train, val = read_now(pair)
         self._since_eval = _LossSum()
         self._eval_train = [*self._eval_train[-99:], train]
