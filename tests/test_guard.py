@@ -252,3 +252,21 @@ def test_a_rollback_under_a_warmup_overlay_keeps_the_optimizers_own_lr(make_trai
     assert used[:5] == pytest.approx([LR * warmup.factor(step) for step in range(5)])
     assert used[5:] == pytest.approx([LR * 0.5 * warmup.factor(step) for step in range(5, 12)])
     assert used[-1] == pytest.approx(LR * 0.5)
+
+
+def test_a_deferred_guard_saves_a_level_that_counts_every_step_taken(make_trainer: MakeTrainer) -> None:
+    saved: dict[int, dict[str, Any]] = {}
+
+    class Save(pl.Callback):  # what a checkpoint after each step would hold
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            saved[trainer.global_step] = guard.state_dict()
+
+    levels: dict[int, float | None] = {}
+    for deferred in (False, True):
+        torch.manual_seed(0)
+        guard = DivergenceGuard(warmup_steps=2, deferred=deferred)
+        model = Faulty({}, schedule=Constant(), weight_decay=0.0)
+        make_trainer(max_steps=9, callbacks=[guard, Save()]).fit(model)
+        assert [saved[step]["healthy_steps"] for step in range(1, 10)] == list(range(1, 10))
+        levels.update({deferred: saved[5]["level"]})
+    assert levels[True] == levels[False]

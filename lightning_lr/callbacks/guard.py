@@ -233,6 +233,9 @@ class DivergenceGuard(pl.Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
+        # a checkpoint waits for the device anyway: judge the loss still on its way, so that the
+        # saved level counts every step taken, as the uninterrupted run's does by its next step
+        self._judge_pending()
         return {
             "retries": self.retries,
             "lr_scale": self.lr_scale,
