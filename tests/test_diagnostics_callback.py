@@ -19,7 +19,8 @@ from lightning_lr import LRDiagnostics, Warmup
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import DiagnosisRules
-from lightning_lr.schedules import Constant, CosineDecay, WarmupStableDecay
+from lightning_lr.schedules import Constant, CosineDecay, Join, LinearSchedule, OneCycle, WarmupStableDecay
+from lightning_lr.schedules import Warmup as WarmupSchedule
 
 MakeTrainer = Callable[..., pl.Trainer]
 RULES = DiagnosisRules(window=20, smoothing_steps=5)
@@ -127,6 +128,25 @@ def test_warmup_steps_are_not_judged(make_trainer: MakeTrainer) -> None:
     trainer = make_trainer(max_steps=20, callbacks=[Warmup(7)], limit_val_batches=0)
     trainer.fit(model)
     assert warmup_end(trainer) == 12
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"schedule": Join([LinearSchedule(0.1, 1.0, 6), Constant()], [6])}, 6),
+        ({"schedule": Join([WarmupSchedule(Constant(), 5), CosineDecay(1.0)], [9])}, 5),
+        ({"schedule": OneCycle(40, pct_start=0.25)}, 9),
+        ({"schedule": WarmupSchedule(Constant(), 3), "frequency": 2}, 6),  # held for 2 optimizer steps
+        ({"schedule": WarmupSchedule(Constant(), 2), "interval": "epoch"}, 16),  # 2 epochs of 8 steps
+    ],
+)
+def test_a_warmup_anywhere_in_the_schedule_is_found_by_asking_it(
+    make_trainer: MakeTrainer, settings: dict[str, Any], expected: int
+) -> None:
+    trainer = make_trainer(max_steps=40, callbacks=[Warmup(2)], limit_val_batches=0)
+    trainer.fit(Scripted(weight_decay=0.0, **settings))
+    assert trainer.num_training_batches == 8
+    assert warmup_end(trainer) == expected
 
 
 def test_an_unlogged_train_metric_is_named_with_the_ones_that_were(make_trainer: MakeTrainer) -> None:
