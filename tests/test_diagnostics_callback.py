@@ -155,6 +155,12 @@ def test_an_unlogged_train_metric_is_named_with_the_ones_that_were(make_trainer:
         make_trainer(max_steps=3, callbacks=[LRDiagnostics(train_metric="loss")], limit_val_batches=0).fit(
             Scripted()
         )
+    with pytest.raises(
+        ValueError, match=r"`train_metric`='train_los' was not logged\. Did you mean 'train_loss'\?"
+    ):
+        make_trainer(
+            max_steps=3, callbacks=[LRDiagnostics(train_metric="train_los")], limit_val_batches=0
+        ).fit(Scripted())
 
 
 def test_state_round_trips_as_plain_data(make_trainer: MakeTrainer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import statistics
 import struct
@@ -21,7 +20,7 @@ from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._host import HostCopy, read_now
 from lightning_lr.callbacks._step_probe import StepProbe
-from lightning_lr.callbacks._train_loss import TrainLossReader
+from lightning_lr.callbacks._train_loss import TrainLossReader, close_match
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import (
     Diagnosis,
@@ -293,8 +292,7 @@ class LRDiagnostics(pl.Callback):
         self._logged_instead = sorted(trainer.callback_metrics)
         if self._validations_without_metric > 1:
             return
-        close = difflib.get_close_matches(self.val_metric, self._logged_instead, n=1)
-        guess = f" Did you mean {close[0]!r}?" if close else ""
+        guess = close_match(self.val_metric, self._logged_instead)
         rank_zero_warn(
             f"LRDiagnostics: `val_metric`={self.val_metric!r} was not logged by this validation run, so "
             f"the validation rules (plateau, overfitting) cannot run.{guess} Pass the name you log "
