@@ -321,12 +321,14 @@ class SmallRegression(TinyRegression):
         return DataLoader(self.val_data, batch_size=256)
 
 
-def fit_regression(make_trainer: MakeTrainer, lr: float, n_samples: int, action: str) -> LRDiagnostics:
+def fit_regression(
+    make_trainer: MakeTrainer, lr: float, n_samples: int, action: str
+) -> tuple[LRDiagnostics, SmallRegression]:
     pl.seed_everything(0, verbose=False)
     diagnostics = LRDiagnostics(action=action)  # type: ignore[arg-type]
     model = SmallRegression(lr, n_samples)
     make_trainer(max_epochs=10, callbacks=[diagnostics]).fit(model)
-    return diagnostics
+    return diagnostics, model
 
 
 LR_KINDS = ("diverging", "too_high", "too_low")
@@ -335,21 +337,22 @@ LR_KINDS = ("diverging", "too_high", "too_low")
 def test_an_lr_far_too_low_is_raised_never_lowered(make_trainer: MakeTrainer) -> None:
     # SGD at 1e-6: the validation MSE moves by 0.02% in 10 epochs. A flat metric that never
     # improved is not a plateau to decay the LR on.
-    advised = fit_regression(make_trainer, 1e-6, 256, "advise")
+    advised, _ = fit_regression(make_trainer, 1e-6, 256, "advise")
     first = next(d for d in advised.diagnoses if d.kind in (*LR_KINDS, "plateau"))
     assert first.kind == "too_low" and first.lr_factor == 3.0
     assert "plateau" not in kinds(advised)
-    adjusted = fit_regression(make_trainer, 1e-6, 256, "adjust")
+    adjusted, model = fit_regression(make_trainer, 1e-6, 256, "adjust")
     assert "too_low" in kinds(adjusted)
     assert adjusted.actions and all(action["lr_factor"] > 1 for action in adjusted.actions)
-    assert all(action["lr_factor"] > 1 for action in adjusted.withheld)
+    lrs = [group_lrs[0] for group_lrs in model.seen_lrs]
+    assert len(lrs) == 80 and min(lrs) == pytest.approx(1e-6) and lrs[-1] > 1e-6
 
 
 def test_a_healthy_lr_gets_no_lr_alarm(make_trainer: MakeTrainer) -> None:
     # the same regression at 0.05 on 2,048 samples: its validation MSE falls from 0.41 to 0.11
-    diagnostics = fit_regression(make_trainer, 0.05, 2048, "adjust")
+    diagnostics, model = fit_regression(make_trainer, 0.05, 2048, "adjust")
     assert not [d for d in diagnostics.diagnoses if d.kind in LR_KINDS]
-    assert diagnostics.actions == []
+    assert diagnostics.actions == [] and {group_lrs[0] for group_lrs in model.seen_lrs} == {0.05}
 
 
 def test_a_decay_while_the_weights_barely_move_is_withheld(make_trainer: MakeTrainer) -> None:

@@ -332,7 +332,9 @@ class LRDiagnostics(pl.Callback):
             f"{diagnosis.advice}"
         )
         factor = diagnosis.lr_factor
-        if self.action == "adjust" and factor is not None and conflict is not None:
+        if self.action != "adjust" or factor is None or len(self.actions) >= self.max_adjustments:
+            return
+        if conflict is not None:
             self.withheld = [
                 *self.withheld[-199:],
                 {"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor, "reason": conflict},
@@ -341,15 +343,15 @@ class LRDiagnostics(pl.Callback):
                 f"LRDiagnostics: did not multiply the LR by {factor:g} at step {diagnosis.step} "
                 f"({diagnosis.kind}): {conflict}."
             )
-        elif self.action == "adjust" and factor is not None and len(self.actions) < self.max_adjustments:
-            scale_lrs(trainer, factor)
-            self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
-            self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
-            self._grad_norms.clear()
-            self._initial = None
-            self._latest_training, self._latest_ratio = None, None  # evidence about the old LR
-            self._regime += 1
-            rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
+            return
+        scale_lrs(trainer, factor)
+        self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
+        self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
+        self._grad_norms.clear()
+        self._initial = None
+        self._latest_training, self._latest_ratio = None, None  # evidence about the old LR
+        self._regime += 1
+        rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
