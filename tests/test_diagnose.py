@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import pickle
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from lightning_lr.diagnose import (
     KINDS,
     Diagnosis,
     DiagnosisRules,
+    check_action,
     diagnose_evaluations,
     diagnose_training,
 )
@@ -214,6 +216,18 @@ def test_noisy_flat_curve_at_a_high_level_is_too_high(start: dict[str, Any]) -> 
     assert found.evidence["total_fall"] < RULES.stuck_fall
 
 
+def test_a_bouncing_loss_whose_steps_do_not_overshoot_is_batch_noise() -> None:
+    # An MSE over a batch of 32 swings by ~25% from batch to batch at any LR. When the next gradient
+    # points back against each step, the updates throw the loss around; when it points nowhere in
+    # particular, the bounce is the batches'.
+    losses, moving = bouncing(spread=0.35), {"update_ratios": [5e-3] * 5}  # 26% noise, no blow-up
+    found = train(losses, **moving, step_alignments=[-0.5, -0.45, -0.6, -0.52])
+    assert found is not None and found.kind == "too_high" and "bounces" in found.message
+    assert train(losses, **moving, step_alignments=[-0.06, 0.1, 0.03, -0.09]) is None
+    assert train(losses, **moving, step_alignments=[-0.3, 0.2, -0.4, 0.1]) is None  # t = -0.7
+    assert kind(train(losses, **moving)) == "too_high"  # without alignments, the noise alone decides
+
+
 @pytest.mark.parametrize(("ratio", "expected"), [(1e-5, "too_low"), (2e-4, "too_low"), (5e-3, "too_high")])
 def test_the_update_ratio_tells_stalled_weights_from_a_bouncing_loss(ratio: float, expected: str) -> None:
     # the same flat, noisy loss: sampling noise while the weights stall, or real bouncing
@@ -299,6 +313,21 @@ def test_aligned_steps_on_a_flat_loss_are_not_a_stuck_model() -> None:
     }
     assert kind(diagnose_training(flat, **moving, step_alignments=[-0.05, 0.02, -0.1, 0.04])) == "too_high"
     assert diagnose_training(flat, **moving, step_alignments=[0.16, 0.25, 0.18, 0.15]) is None
+
+
+def test_steps_pointing_downhill_on_average_are_not_a_stuck_model() -> None:
+    # A slow start at a good LR: flat for two windows, and the steps point downhill on average as
+    # far as a too-low LR's (mean 0.28 >= step_alignment), though not yet beyond doubt (t = 2.4).
+    flat = decay(WINDOW, rate=0.0, scale=2.30, noise=0.005)
+    later = {
+        "step": 2 * WINDOW,
+        "epoch": 3,
+        "rules": RULES,
+        "initial_loss": 2.30,
+        "update_ratios": [8e-3] * 5,
+    }
+    assert diagnose_training(flat, **later, step_alignments=[0.5, 0.05, 0.45, 0.1]) is None
+    assert kind(diagnose_training(flat, **later, step_alignments=[0.3, 0.05, 0.25, 0.1])) == "too_high"
 
 
 def test_stalled_weights_are_too_low_only_when_their_steps_point_downhill() -> None:
@@ -599,6 +628,46 @@ def test_overfitting_needs_a_training_loss_that_keeps_falling(train_losses: list
     )
 
 
+STUCK = [0.6391, 0.6391, 0.6390, 0.6390, 0.6390]  # SGD at 1e-6 on an MLP regression: 0.02% in all
+
+
+def test_a_metric_that_never_improved_is_not_a_plateau() -> None:
+    assert evaluations(FALLING[:5], STUCK) is None
+    assert evaluations(FALLING[:5], [1.0, 1.001, 0.999, 1.0, 1.002]) is None
+    assert evaluations(FALLING[:5], [0.5] * 5, mode="max") is None
+
+
+def test_a_plateau_is_a_stall_after_progress_of_at_least_plateau_progress() -> None:
+    small = [1.0, 0.995, 0.995, 0.995, 0.995]  # 0.5% better than the first, then flat
+    assert evaluations(FALLING[:5], small) is None
+    assert kind(evaluations(FALLING[:5], small, rules=DiagnosisRules(plateau_progress=0.004))) == "plateau"
+    found = evaluations(FALLING[:5], [1.0, 0.98, 0.98, 0.98, 0.98])
+    assert found is not None and found.kind == "plateau"
+    assert "after improving from 1 to 0.98" in found.message
+    assert kind(evaluations(FALLING[:5], [0.5, 0.52, 0.52, 0.52, 0.52], mode="max")) == "plateau"
+    # the old rule, a stall without progress, is plateau_progress=0
+    assert kind(evaluations(FALLING[:5], STUCK, rules=DiagnosisRules(plateau_progress=0.0))) == "plateau"
+
+
+def test_a_metric_that_never_improved_while_the_weights_stall_is_too_low() -> None:
+    found = evaluations(FALLING[:5], STUCK, update_ratio=2e-7)
+    assert found is not None
+    assert (found.kind, found.lr_factor) == ("too_low", 3.0)
+    assert found.evidence == {
+        "first_value": 0.6391,
+        "best_value": 0.6391,
+        "last_value": 0.639,
+        "evaluations": 5.0,
+        "update_ratio": 2e-7,
+    }
+    assert "has not improved by 1%" in found.message and "barely move" in found.message
+    assert evaluations(FALLING[:5], STUCK, update_ratio=5e-3) is None  # moving weights: not this rule's call
+    assert (
+        evaluations(FALLING[:3], STUCK[:3], update_ratio=2e-7) is None
+    )  # needs the first and `patience` more
+    assert evaluations(FALLING[:5], [1.0, 0.9, 0.9, 0.9, 0.9], update_ratio=2e-7).kind == "plateau"  # type: ignore[union-attr]
+
+
 def test_max_mode_reads_accuracy() -> None:
     accuracy = [0.5, 0.6, 0.7, 0.68, 0.66, 0.63]
     found = evaluations(FALLING[:6], accuracy, mode="max")
@@ -762,6 +831,7 @@ def test_from_dict_refuses_bad_data(data: Any, error: type[Exception], match: st
         ({"patience": 2.5}, TypeError, r"`patience` must be an integer, got 2\.5"),
         ({"min_delta": -1e-3}, ValueError, r"`min_delta` must lie in \[0, 1\), got -0\.001"),
         ({"min_delta": None}, TypeError, r"`min_delta` must be a number, got None"),
+        ({"plateau_progress": -0.01}, ValueError, r"`plateau_progress` must lie in \[0, 1\), got -0\.01"),
         ({"step_alignment": 0.0}, ValueError, r"`step_alignment` must lie in \(0, 1\), got 0\.0"),
         ({"step_alignment": 1.0}, ValueError, r"`step_alignment` must lie in \(0, 1\), got 1\.0"),
         ({"blowup_factor": 1.0}, ValueError, r"`blowup_factor` must lie in \(1, inf\), got 1\.0"),
@@ -854,3 +924,43 @@ def test_histories_may_be_any_iterable_of_numbers() -> None:
     assert expected is not None
     assert train(np.asarray(losses)) == expected
     assert diagnose_training(iter(losses), step=WINDOW - 1, epoch=0, rules=RULES) == expected
+
+
+# --- actions checked against the evidence --------------------------------------------------------
+
+
+def finding(kind_: str, lr_factor: float | None, step: int = 50) -> Diagnosis:
+    return Diagnosis(kind_, step, 1, "Found.", "Act.", lr_factor, {})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("diagnosis", "latest", "ratio", "reason"),
+    [
+        (finding("plateau", 0.3), finding("too_low", 3.0, 40), None, "found the LR too low at step 40"),
+        (finding("plateau", 0.3), None, 2e-7, "barely move .*2\\.0e-07.*below 1e-03"),
+        (finding("overfitting", 0.5), None, 2e-7, "barely move"),
+        (finding("too_high", 0.5), finding("too_low", 3.0, 40), None, "too low at step 40"),
+        (finding("too_low", 3.0), finding("too_high", 0.3, 40), None, "found the LR too high at step 40"),
+        (finding("too_low", 3.0), finding("diverging", 0.1, 40), 2e-7, "found the run diverging at step 40"),
+        (finding("plateau", 0.3), None, 5e-3, None),
+        (finding("plateau", 0.3), finding("too_high", 0.3), 5e-3, None),
+        (finding("too_low", 3.0), finding("too_low", 3.0), 2e-7, None),
+        (finding("diverging", 0.1), None, 2e-7, None),  # a blow-up is brought down whatever the weights do
+        (finding("plateau", None), finding("too_low", 3.0), 2e-7, None),
+    ],
+)
+def test_an_action_against_the_training_evidence_is_named(
+    diagnosis: Diagnosis, latest: Diagnosis | None, ratio: float | None, reason: str | None
+) -> None:
+    found = check_action(diagnosis, latest_training=latest, update_ratio=ratio, rules=RULES)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and re.search(reason, found), found
+
+
+def test_check_action_refuses_bad_arguments() -> None:
+    with pytest.raises(TypeError, match=r"`rules` must be a DiagnosisRules"):
+        check_action(finding("plateau", 0.3), latest_training=None, update_ratio=None, rules=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"`update_ratio` must be a number, got '1'"):
+        check_action(finding("plateau", 0.3), latest_training=None, update_ratio="1", rules=RULES)  # type: ignore[arg-type]

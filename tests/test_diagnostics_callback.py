@@ -14,12 +14,14 @@ import pytest
 import torch
 from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_lr import LRDiagnostics, Warmup
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import DiagnosisRules
-from lightning_lr.schedules import Constant, CosineDecay, WarmupStableDecay
+from lightning_lr.schedules import Constant, CosineDecay, Join, LinearSchedule, OneCycle, WarmupStableDecay
+from lightning_lr.schedules import Warmup as WarmupSchedule
 
 MakeTrainer = Callable[..., pl.Trainer]
 RULES = DiagnosisRules(window=20, smoothing_steps=5)
@@ -129,11 +131,36 @@ def test_warmup_steps_are_not_judged(make_trainer: MakeTrainer) -> None:
     assert warmup_end(trainer) == 12
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"schedule": Join([LinearSchedule(0.1, 1.0, 6), Constant()], [6])}, 6),
+        ({"schedule": Join([WarmupSchedule(Constant(), 5), CosineDecay(1.0)], [9])}, 5),
+        ({"schedule": OneCycle(40, pct_start=0.25)}, 9),
+        ({"schedule": WarmupSchedule(Constant(), 3), "frequency": 2}, 6),  # held for 2 optimizer steps
+        ({"schedule": WarmupSchedule(Constant(), 2), "interval": "epoch"}, 16),  # 2 epochs of 8 steps
+    ],
+)
+def test_a_warmup_anywhere_in_the_schedule_is_found_by_asking_it(
+    make_trainer: MakeTrainer, settings: dict[str, Any], expected: int
+) -> None:
+    trainer = make_trainer(max_steps=40, callbacks=[Warmup(2)], limit_val_batches=0)
+    trainer.fit(Scripted(weight_decay=0.0, **settings))
+    assert trainer.num_training_batches == 8
+    assert warmup_end(trainer) == expected
+
+
 def test_an_unlogged_train_metric_is_named_with_the_ones_that_were(make_trainer: MakeTrainer) -> None:
     with pytest.raises(ValueError, match=r"`train_metric`='loss' was not logged.*Logged: train_loss"):
         make_trainer(max_steps=3, callbacks=[LRDiagnostics(train_metric="loss")], limit_val_batches=0).fit(
             Scripted()
         )
+    with pytest.raises(
+        ValueError, match=r"`train_metric`='train_los' was not logged\. Did you mean 'train_loss'\?"
+    ):
+        make_trainer(
+            max_steps=3, callbacks=[LRDiagnostics(train_metric="train_los")], limit_val_batches=0
+        ).fit(Scripted())
 
 
 def test_state_round_trips_as_plain_data(make_trainer: MakeTrainer) -> None:
@@ -265,3 +292,120 @@ def test_deferred_adjustments_come_one_check_later(make_trainer: MakeTrainer) ->
     assert (
         first["step"] == 7 and lrs[:10] == [0.05] * 10 and lrs[10] == pytest.approx(0.05 * first["lr_factor"])
     )
+
+
+# --- actions checked against the evidence, and the metrics that were never logged ---------------
+
+
+class SmallRegression(TinyRegression):
+    """An 8-16-1 MLP with LayerNorm on a smooth regression, plain SGD, batch 32, its own validation set."""
+
+    def __init__(self, lr: float, n_samples: int) -> None:
+        super().__init__(lr=lr, n_samples=n_samples, batch_size=32, optimizer="sgd", weight_decay=0.0)
+        self.backbone = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Tanh())
+        self.head = torch.nn.Linear(16, 1)
+        generator = torch.Generator().manual_seed(0)
+        direction = torch.randn(8, 1, generator=generator) / 8**0.5
+
+        def sample(count: int) -> TensorDataset:
+            x = torch.randn(count, 8, generator=generator)
+            noise = 0.1 * torch.randn(count, 1, generator=generator)
+            return TensorDataset(x, torch.sin(2 * x @ direction) + noise)
+
+        self.data, self.val_data = sample(n_samples), sample(256)
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(self.data, batch_size=32, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return DataLoader(self.val_data, batch_size=256)
+
+
+def fit_regression(
+    make_trainer: MakeTrainer, lr: float, n_samples: int, action: str
+) -> tuple[LRDiagnostics, SmallRegression]:
+    pl.seed_everything(0, verbose=False)
+    diagnostics = LRDiagnostics(action=action)  # type: ignore[arg-type]
+    model = SmallRegression(lr, n_samples)
+    make_trainer(max_epochs=10, callbacks=[diagnostics]).fit(model)
+    return diagnostics, model
+
+
+LR_KINDS = ("diverging", "too_high", "too_low")
+
+
+def test_an_lr_far_too_low_is_raised_never_lowered(make_trainer: MakeTrainer) -> None:
+    # SGD at 1e-6: the validation MSE moves by 0.02% in 10 epochs. A flat metric that never
+    # improved is not a plateau to decay the LR on.
+    advised, _ = fit_regression(make_trainer, 1e-6, 256, "advise")
+    first = next(d for d in advised.diagnoses if d.kind in (*LR_KINDS, "plateau"))
+    assert first.kind == "too_low" and first.lr_factor == 3.0
+    assert "plateau" not in kinds(advised)
+    adjusted, model = fit_regression(make_trainer, 1e-6, 256, "adjust")
+    assert "too_low" in kinds(adjusted)
+    assert adjusted.actions and all(action["lr_factor"] > 1 for action in adjusted.actions)
+    lrs = [group_lrs[0] for group_lrs in model.seen_lrs]
+    assert len(lrs) == 80 and min(lrs) == pytest.approx(1e-6) and lrs[-1] > 1e-6
+
+
+def test_a_healthy_lr_gets_no_lr_alarm(make_trainer: MakeTrainer) -> None:
+    # the same regression at 0.05 on 2,048 samples: its validation MSE falls from 0.41 to 0.11
+    diagnostics, model = fit_regression(make_trainer, 0.05, 2048, "adjust")
+    assert not [d for d in diagnostics.diagnoses if d.kind in LR_KINDS]
+    assert diagnostics.actions == [] and {group_lrs[0] for group_lrs in model.seen_lrs} == {0.05}
+
+
+def test_a_decay_while_the_weights_barely_move_is_withheld(make_trainer: MakeTrainer) -> None:
+    # The validation metric stalls after progress (a plateau, decay x0.3), but the weights barely
+    # move: lowering the LR would push it the wrong way. The training window is never full, so the
+    # update ratio is the only training evidence.
+    rules = DiagnosisRules(window=1000, smoothing_steps=5, patience=2)
+    diagnostics = LRDiagnostics(action="adjust", rules=rules, check_every_n_steps=2)
+    model = Scripted(val_script=[1.0, 0.9, 0.9, 0.9, 0.9], lr=1e-7, schedule=Constant())
+    make_trainer(max_epochs=5, callbacks=[diagnostics]).fit(model)
+    assert kinds(diagnostics) == ["plateau"]
+    assert diagnostics.actions == []
+    [withheld] = diagnostics.withheld
+    assert (withheld["kind"], withheld["lr_factor"]) == ("plateau", pytest.approx(0.3))
+    assert "barely move" in withheld["reason"]
+    assert {lrs[0] for lrs in model.seen_lrs} == {1e-7}
+    assert "not adjusted: LR x0.3" in diagnostics.summary()
+    state = diagnostics.state_dict()
+    fresh = LRDiagnostics(action="adjust", rules=rules)
+    fresh.load_state_dict(torch.load(_saved(state), weights_only=True))
+    assert fresh.withheld == diagnostics.withheld and repr(fresh.state_dict()) == repr(state)
+
+
+def _saved(state: dict[str, Any]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+class _LogsAccuracy(Scripted):
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        super().validation_step(batch, batch_idx)
+        self.log("val_acc", torch.tensor(0.5))
+
+
+def test_a_val_metric_that_was_never_logged_is_named_once_with_a_close_match(
+    make_trainer: MakeTrainer,
+) -> None:
+    diagnostics = LRDiagnostics(val_metric="val_accuracy", check_every_n_steps=1000)
+    with pytest.warns(UserWarning, match=r"`val_metric`='val_accuracy' was not logged") as caught:
+        make_trainer(max_epochs=3, callbacks=[diagnostics]).fit(_LogsAccuracy())
+    [warning] = [w for w in caught if "val_metric" in str(w.message)]
+    assert "Did you mean 'val_acc'?" in str(warning.message)
+    assert "Logged: train_loss, val_acc, val_loss." in str(warning.message)
+    summary = diagnostics.summary()
+    assert "healthy" not in summary
+    assert "`val_metric`='val_accuracy' was never logged (3 validation runs" in summary
+
+
+def test_without_a_close_match_the_warning_lists_the_logged_metrics(make_trainer: MakeTrainer) -> None:
+    diagnostics = LRDiagnostics(val_metric="score", check_every_n_steps=1000)
+    with pytest.warns(UserWarning, match=r"`val_metric`='score' was not logged") as caught:
+        make_trainer(max_epochs=1, callbacks=[diagnostics]).fit(Scripted())
+    message = next(str(w.message) for w in caught if "val_metric" in str(w.message))
+    assert "Did you mean" not in message and "Logged: train_loss, val_loss." in message

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
+from lightning_lr.lengths import RunLength
 from lightning_lr.scheduler import ScheduleLR
 from lightning_lr.schedules import (
     SCHEDULES,
@@ -333,6 +334,47 @@ def test_zero_warmup_is_the_wrapped_schedule() -> None:
     inner = CosineDecay(40)
     schedule = Warmup(inner, warmup_steps=0)
     assert [schedule(k) for k in range(50)] == [inner(k) for k in range(50)]
+
+
+WARMUP_ENDS: list[tuple[Schedule, int]] = [
+    (Warmup(Constant(), 10), 10),
+    (Warmup(CosineDecay(90), 10, "cosine"), 10),
+    (Warmup(Constant(), 10, "exponential", overlap=True), 10),
+    (Warmup(Warmup(Constant(), 4), 6), 10),
+    (WarmupStableDecay(100, 12, 20, warmup_shape="1-sqrt"), 12),
+    (OneCycle(100, 0.25), 24),
+    (OneCycle(97, 0.3), 28),  # the rise ends at step 28.1: step 28 is the higher of 28 and 29
+    (OneCycle(100, 0.3, three_phase=True, anneal="linear"), 29),
+    (Cyclic(7, 3), 7),
+    (LinearSchedule(0.1, 1.0, 12), 12),
+    (Join([LinearSchedule(0.1, 1.0, 10), CosineDecay(50)], [10]), 10),
+    (Join([Warmup(Constant(), 5), CosineDecay(50)], [20]), 5),
+    (Join([LinearSchedule(0.0, 0.5, 10), LinearSchedule(0.5, 1.0, 6), Constant()], [10, 16]), 16),
+    (Hold(Warmup(Constant(), 5), 3), 15),
+    (Warmup(Join([LinearSchedule(0.2, 1.0, 4), CosineDecay(30)], [4]), 3), 7),
+    (Constant(), 0),
+    (CosineDecay(40), 0),
+    (OneCycle(100, 0.3, div_factor=1.0), 0),
+    (Join([CosineDecay(10), LinearSchedule(0.0, 1.0, 10)], [10]), 0),
+    (LinearSchedule(1.0, 0.1, 12), 0),
+    (WarmupStableDecay(100, 0, 20), 0),
+]
+
+
+@pytest.mark.parametrize(("schedule", "expected"), WARMUP_ENDS)
+def test_warmup_end_is_where_the_ramp_first_reaches_the_peak(schedule: Schedule, expected: int) -> None:
+    values = [schedule(step) for step in range(200)]
+    peak = max(values)
+    assert schedule.warmup_end() == expected
+    assert values.index(peak) == expected or (expected == 0 and values[0] == pytest.approx(peak))
+    if expected:
+        assert max(values[:expected]) < peak
+
+
+def test_warmup_end_of_a_schedule_with_unresolved_lengths_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"not resolved yet.*\.resolve\(run_length\)"):
+        Warmup(CosineDecay(1.0), "1 epoch").warmup_end()
+    assert Warmup(CosineDecay(1.0), "1 epoch").resolve(RunLength(100, 10)).warmup_end() == 10
 
 
 # --- property tests ------------------------------------------------------------------------------

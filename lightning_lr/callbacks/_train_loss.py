@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 import lightning.pytorch as pl
@@ -41,10 +43,11 @@ class TrainLossReader:
         metrics = trainer.callback_metrics
         key = f"{self.metric}_step" if f"{self.metric}_step" in metrics else self.metric
         if key not in metrics:
-            available = ", ".join(sorted(metrics)) or "none"
+            guess = close_match(self.metric, metrics)
             raise ValueError(
-                f"LRDiagnostics: `train_metric`={self.metric!r} was not logged. Log it in training_step "
-                f"with self.log({self.metric!r}, loss), or pass the name you log. Logged: {available}."
+                f"LRDiagnostics: `train_metric`={self.metric!r} was not logged.{guess} "
+                f"Log it in training_step with self.log({self.metric!r}, loss), or pass the name you log. "
+                f"Logged: {', '.join(sorted(metrics)) or 'none'}."
             )
         return metrics[key]
 
@@ -77,3 +80,9 @@ class TrainLossReader:
         """What a check found: the returned loss is (still) the logged one, or no longer."""
         if self._returned_is_logged is not False:
             self._returned_is_logged = same
+
+
+def close_match(name: str, logged: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the logged metric closest to ``name``, or nothing when none is close."""
+    close = difflib.get_close_matches(name, sorted(logged), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.optim import Optimizer
 from typing_extensions import override
 
@@ -21,9 +21,15 @@ from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._host import HostCopy, read_now
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._step_probe import StepProbe
-from lightning_lr.callbacks._train_loss import TrainLossReader
+from lightning_lr.callbacks._train_loss import TrainLossReader, close_match
 from lightning_lr.callbacks.warmup import warmup_end
-from lightning_lr.diagnose import Diagnosis, DiagnosisRules, diagnose_evaluations, diagnose_training
+from lightning_lr.diagnose import (
+    Diagnosis,
+    DiagnosisRules,
+    check_action,
+    diagnose_evaluations,
+    diagnose_training,
+)
 
 
 class LRDiagnostics(pl.Callback):
@@ -37,7 +43,14 @@ class LRDiagnostics(pl.Callback):
     keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, prints one line
     each (rank zero), and a summary at the end of fit. With ``action="adjust"`` it also applies
     the advice: it multiplies the LR of every group and the schedulers' base LRs by the
-    diagnosis' ``lr_factor``, at most ``max_adjustments`` times, and records what it did.
+    diagnosis' ``lr_factor``, at most ``max_adjustments`` times, and records what it did in
+    :attr:`actions`. An action is first checked against the latest training evidence
+    (:func:`~lightning_lr.diagnose.check_action`): the LR is never lowered while the training
+    rules find it too low or the weights barely move, nor raised while they find it too high or
+    the run diverging. Such an action is not taken; :attr:`withheld` records it and why.
+
+    A ``val_metric`` that a validation run did not log gets one warning naming it and the metrics
+    that were logged, and the summary says the validation rules never ran.
 
     Under DDP the window of losses is averaged over ranks and rank 0's decision is broadcast, so
     every rank takes the same decision at the same step.
@@ -88,6 +101,12 @@ class LRDiagnostics(pl.Callback):
         self.deferred = deferred
         self.diagnoses: list[Diagnosis] = []
         self.actions: list[dict[str, Any]] = []
+        self.withheld: list[dict[str, Any]] = []
+        # what the training rules said at their latest check, and the weights' movement there
+        self._latest_training: Diagnosis | None = None
+        self._latest_ratio: float | None = None
+        self._validations_without_metric = 0
+        self._logged_instead: list[str] = []
         self._history = max(self.rules.window * 4, 200)
         self._losses: deque[Any] = deque(maxlen=self._history)
         self._grad_norms: deque[Any] = deque(maxlen=self._history)
@@ -218,6 +237,8 @@ class LRDiagnostics(pl.Callback):
 
     def _diagnose(self, trainer: pl.Trainer, pending: _Pending, parts: dict[str, list[float]]) -> None:
         found = None
+        ratios = [ratio for ratio in parts.get("ratios", []) if math.isfinite(ratio)]
+        self._latest_ratio = statistics.median(ratios) if ratios else None
         if trainer.is_global_zero:
             found = diagnose_training(
                 _float32(parts["window"]),
@@ -231,6 +252,7 @@ class LRDiagnostics(pl.Callback):
                 initial_step=self._initial_step if self._initial is not None else 0,
                 step_alignments=[v for v in parts.get("alignments", []) if math.isfinite(v)] or None,
             )
+            self._latest_training = found
         self._handle(trainer, found)
 
     @override
@@ -239,6 +261,7 @@ class LRDiagnostics(pl.Callback):
             return
         value = trainer.callback_metrics.get(self.val_metric)
         if value is None:
+            self._missing_val_metric(trainer)
             return
         self._receive_pending(trainer, before=trainer.global_step)  # a validation waits anyway
         mean = self._since_eval.mean()
@@ -258,16 +281,38 @@ class LRDiagnostics(pl.Callback):
                 epoch=trainer.current_epoch,
                 rules=self.rules,
                 mode=self.mode,
+                update_ratio=self._latest_ratio,
             )
         self._handle(trainer, found)
+
+    def _missing_val_metric(self, trainer: pl.Trainer) -> None:
+        """Warn once that a validation run did not log ``val_metric``, naming the metrics it did."""
+        self._validations_without_metric += 1
+        self._logged_instead = sorted(trainer.callback_metrics)
+        if self._validations_without_metric > 1:
+            return
+        guess = close_match(self.val_metric, self._logged_instead)
+        rank_zero_warn(
+            f"LRDiagnostics: `val_metric`={self.val_metric!r} was not logged by this validation run, so "
+            f"the validation rules (plateau, overfitting) cannot run.{guess} Pass the name you log "
+            f"with self.log(...) in validation_step. Logged: {', '.join(self._logged_instead) or 'none'}."
+        )
 
     # --- deciding and acting -----------------------------------------------------------------------
 
     def _handle(self, trainer: pl.Trainer, found: Diagnosis | None) -> None:
-        shared = trainer.strategy.broadcast(None if found is None else found.to_dict(), src=0)
+        conflict = None
+        if found is not None and self.action == "adjust":
+            conflict = check_action(
+                found,
+                latest_training=self._latest_training,
+                update_ratio=self._latest_ratio,
+                rules=self.rules,
+            )
+        shared = trainer.strategy.broadcast(None if found is None else (found.to_dict(), conflict), src=0)
         if shared is None:
             return
-        diagnosis = Diagnosis.from_dict(shared)
+        diagnosis, conflict = Diagnosis.from_dict(shared[0]), shared[1]
         # the same finding is not repeated for a while: a window of steps for the training kinds,
         # twice the patience in evaluations for plateau and overfitting
         evaluation_kind = diagnosis.kind in ("plateau", "overfitting")
@@ -286,14 +331,26 @@ class LRDiagnostics(pl.Callback):
             f"{diagnosis.advice}"
         )
         factor = diagnosis.lr_factor
-        if self.action == "adjust" and factor is not None and len(self.actions) < self.max_adjustments:
-            scale_lrs(trainer, factor)
-            self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
-            self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
-            self._grad_norms.clear()
-            self._initial = None
-            self._regime += 1
-            rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
+        if self.action != "adjust" or factor is None or len(self.actions) >= self.max_adjustments:
+            return
+        if conflict is not None:
+            self.withheld = [
+                *self.withheld[-199:],
+                {"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor, "reason": conflict},
+            ]
+            rank_zero_info(
+                f"LRDiagnostics: did not multiply the LR by {factor:g} at step {diagnosis.step} "
+                f"({diagnosis.kind}): {conflict}."
+            )
+            return
+        scale_lrs(trainer, factor)
+        self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
+        self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
+        self._grad_norms.clear()
+        self._initial = None
+        self._latest_training, self._latest_ratio = None, None  # evidence about the old LR
+        self._regime += 1
+        rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -305,7 +362,10 @@ class LRDiagnostics(pl.Callback):
 
     def summary(self) -> str:
         """A short text: what was found, how often, and the latest advice per kind."""
+        missing = self._missing_line()
         if not self.diagnoses:
+            if missing:
+                return f"LRDiagnostics: no diagnosis from the training curve; {missing}"
             return "LRDiagnostics: the learning curves looked healthy; no diagnosis."
         counts = Counter(diagnosis.kind for diagnosis in self.diagnoses)
         latest = {diagnosis.kind: diagnosis for diagnosis in self.diagnoses}
@@ -317,7 +377,24 @@ class LRDiagnostics(pl.Callback):
             lines.append(
                 f"  adjusted: LR x{action['lr_factor']:g} at step {action['step']} ({action['kind']})"
             )
+        for action in self.withheld:
+            lines.append(
+                f"  not adjusted: LR x{action['lr_factor']:g} at step {action['step']} ({action['kind']}), "
+                f"as {action['reason']}"
+            )
+        if missing:
+            lines.append(f"  {missing}")
         return "\n".join(lines)
+
+    def _missing_line(self) -> str:
+        """What the summary says about a ``val_metric`` it never saw (empty once it has seen it)."""
+        if self._evaluations or not self._validations_without_metric:
+            return ""
+        logged = ", ".join(self._logged_instead) or "none"
+        return (
+            f"`val_metric`={self.val_metric!r} was never logged ({self._validations_without_metric} "
+            f"validation runs; logged: {logged}), so the validation curve was never judged."
+        )
 
     # --- resume ------------------------------------------------------------------------------------
 
@@ -326,6 +403,11 @@ class LRDiagnostics(pl.Callback):
         return {
             "diagnoses": [diagnosis.to_dict() for diagnosis in self.diagnoses],
             "actions": [dict(action) for action in self.actions],
+            "withheld": [dict(action) for action in self.withheld],
+            "latest_training": None if self._latest_training is None else self._latest_training.to_dict(),
+            "latest_ratio": self._latest_ratio,
+            "validations_without_metric": self._validations_without_metric,
+            "logged_instead": list(self._logged_instead),
             "losses": _read_all(self._losses),
             "grad_norms": _read_all(self._grad_norms),
             "ratios": _read_measured(self._probe.ratios),
@@ -346,6 +428,13 @@ class LRDiagnostics(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.diagnoses = [Diagnosis.from_dict(item) for item in state_dict["diagnoses"]]
         self.actions = [dict(action) for action in state_dict["actions"]]
+        self.withheld = [dict(action) for action in state_dict.get("withheld", [])]
+        latest = state_dict.get("latest_training")
+        self._latest_training = None if latest is None else Diagnosis.from_dict(latest)
+        ratio = state_dict.get("latest_ratio")
+        self._latest_ratio = None if ratio is None else float(ratio)
+        self._validations_without_metric = int(state_dict.get("validations_without_metric", 0))
+        self._logged_instead = [str(name) for name in state_dict.get("logged_instead", [])]
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
         self._probe.ratios.clear()

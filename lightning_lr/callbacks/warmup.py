@@ -11,7 +11,7 @@ from lightning_lr._validate import check_choice, fail
 from lightning_lr.callbacks.overlay import ScheduleOverlay
 from lightning_lr.lengths import Length, check_length
 from lightning_lr.scheduler import ScheduleLR
-from lightning_lr.schedules import Constant, Schedule, WarmupStableDecay
+from lightning_lr.schedules import Constant, Schedule
 from lightning_lr.schedules import Warmup as WarmupSchedule
 from lightning_lr.schedules.warmup import check_warmup_shape
 
@@ -84,15 +84,26 @@ class Warmup(ScheduleOverlay):
 
 
 def warmup_end(trainer: pl.Trainer) -> int:
-    """The last optimizer step of any warmup the run has (Warmup callbacks, warmup schedules)."""
+    """The first optimizer step after every warmup of the run: of the overlays' schedules (a
+    :class:`Warmup` callback) and of the schedulers' (a warmup anywhere in a composed schedule, the
+    rise of ``OneCycle``, ...), each schedule asked for its own ramp (:meth:`Schedule.warmup_end`)."""
     ends = [0]
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
-        if isinstance(callback, Warmup) and isinstance(callback.resolved, WarmupSchedule):
-            ends.append(int(callback.resolved.warmup_steps))
+        if isinstance(callback, ScheduleOverlay) and callback.resolved is not None:
+            ends.append(callback.resolved.warmup_end())
     for config in trainer.lr_scheduler_configs:
-        schedule = (
-            getattr(config.scheduler, "schedule", None) if isinstance(config.scheduler, ScheduleLR) else None
-        )
-        if isinstance(schedule, (WarmupSchedule, WarmupStableDecay)):
-            ends.append(int(schedule.warmup_steps))
+        scheduler = config.scheduler
+        if not isinstance(scheduler, ScheduleLR):
+            continue
+        ramp = scheduler.schedule.warmup_end()
+        if config.interval == "epoch":  # the schedule counts scheduler steps of `frequency` epochs
+            ramp *= config.frequency * _steps_per_epoch(trainer)
+        ends.append(ramp)
     return max(ends)
+
+
+def _steps_per_epoch(trainer: pl.Trainer) -> int:
+    batches = trainer.num_training_batches
+    if not math.isfinite(batches) or batches <= 0:
+        return 0
+    return math.ceil(batches / trainer.accumulate_grad_batches)

@@ -9,7 +9,10 @@ Two entry points, one per cadence:
 - :func:`diagnose_training` reads the loss of each optimizer step (and, optionally, the gradient
   norm) and returns ``diverging``, ``too_high`` or ``too_low``, in that priority.
 - :func:`diagnose_evaluations` reads one value per validation run and returns ``overfitting`` or
-  ``plateau``, in that priority.
+  ``plateau`` (a stall after progress), in that priority; a metric that never improved while the
+  weights stall is ``too_low``.
+- :func:`check_action` says whether acting on a diagnosis (changing the LR by its ``lr_factor``)
+  would contradict the latest training evidence, and why.
 
 The training rules read ratios, so they assume a positive loss (cross-entropy, MSE, ...): for a
 loss whose level is 0 or below only the non-finite check runs. They are made for training after
@@ -22,6 +25,7 @@ should start its histories afresh, like the cooldown of ``ReduceLROnPlateau``, o
 diagnosis comes back at the next check.
 """
 
+from lightning_lr.diagnose.actions import check_action
 from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, DiagnosisRules, Kind, Mode
 from lightning_lr.diagnose.divergence import is_divergent, update_level
 from lightning_lr.diagnose.evaluations import diagnose_evaluations
@@ -33,6 +37,7 @@ __all__ = [
     "DiagnosisRules",
     "Kind",
     "Mode",
+    "check_action",
     "diagnose_evaluations",
     "diagnose_training",
     "is_divergent",

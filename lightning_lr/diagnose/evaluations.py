@@ -1,6 +1,7 @@
 """The evaluation rules: one value per validation run.
 
-:func:`diagnose_evaluations` returns ``overfitting`` or ``plateau``, in that priority.
+:func:`diagnose_evaluations` returns ``overfitting``, ``plateau`` or, for a metric that never
+improved while the weights stall, ``too_low``, in that priority.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from collections.abc import Iterable
 from itertools import pairwise
 
-from lightning_lr._validate import check_choice, check_floats, check_int, fail
+from lightning_lr._validate import check_choice, check_floats, check_int, check_real, fail
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, Mode, _check_rules
 
 
@@ -21,8 +22,9 @@ def diagnose_evaluations(
     epoch: int,
     rules: DiagnosisRules,
     mode: Mode = "min",
+    update_ratio: float | None = None,
 ) -> Diagnosis | None:
-    """Read one value per validation run; return ``overfitting``, ``plateau`` or None.
+    """Read one value per validation run; return ``overfitting``, ``plateau``, ``too_low`` or None.
 
     The rules, in priority order, with ``p = patience``:
 
@@ -35,8 +37,16 @@ def diagnose_evaluations(
        at the best evaluation and now) and, in ``"min"`` mode, ``gap_start``, ``gap_end``.
     2. ``plateau`` (``lr_factor`` 0.3): no improvement of the best value by more than
        ``min_delta`` (relative) for ``p`` evaluations; as in ``ReduceLROnPlateau``, smaller
-       improvements do not move the best. Non-finite values never count as an improvement.
-       Evidence: ``best_value``, ``last_value``, ``evaluations_without_improvement``.
+       improvements do not move the best. Non-finite values never count as an improvement. Only
+       a stall after progress is a plateau: the best must beat the first finite value by at least
+       ``plateau_progress`` (relative). Evidence: ``best_value``, ``last_value``,
+       ``evaluations_without_improvement``.
+    3. ``too_low`` (``lr_factor`` 3.0): a metric that never made that progress in its first
+       finite evaluation and the ``p`` or more after it, while ``update_ratio`` (the training rules' median of
+       ``||w_new - w_old|| / ||w_old||``) is below ``stall_update_ratio``: the weights barely
+       move. Without that evidence a metric that never improved gives no diagnosis here; the
+       training rules tell a too-low LR from a too-high one. Evidence: ``first_value``,
+       ``best_value``, ``last_value``, ``evaluations``, ``update_ratio``.
 
     Args:
         train_losses: training loss averaged since the previous validation run, one per run.
@@ -45,6 +55,7 @@ def diagnose_evaluations(
         epoch: current epoch.
         rules: the thresholds.
         mode: ``"min"`` when a lower metric is better (a loss), ``"max"`` when higher is (accuracy).
+        update_ratio: the median update ratio of the latest training window, when measured.
 
     Returns:
         The diagnosis of the highest priority that applies, or ``None``.
@@ -57,8 +68,13 @@ def diagnose_evaluations(
 
     Example:
         >>> rules = DiagnosisRules(patience=2)
-        >>> diagnose_evaluations([1.0, 0.8, 0.7], [0.9, 0.9, 0.9], step=300, epoch=2, rules=rules).kind
+        >>> train = [1.0, 0.8, 0.7, 0.6]
+        >>> diagnose_evaluations(train, [1.0, 0.9, 0.9, 0.9], step=400, epoch=3, rules=rules).kind
         'plateau'
+        >>> diagnose_evaluations(train, [0.9] * 4, step=400, epoch=3, rules=rules) is None
+        True
+        >>> diagnose_evaluations(train, [0.9] * 4, step=400, epoch=3, rules=rules, update_ratio=1e-7).kind
+        'too_low'
     """
     train = check_floats("train_losses", train_losses)
     val = check_floats("val_losses", val_losses)
@@ -73,8 +89,12 @@ def diagnose_evaluations(
             f"must have as many values as `val_losses` ({len(val)})",
             "Pass one training loss per validation run: the mean since the previous run.",
         )
-    return _overfitting(train, val, step=step, epoch=epoch, rules=rules, mode=mode) or _plateau(
-        val, step=step, epoch=epoch, rules=rules, mode=mode
+    if update_ratio is not None:
+        update_ratio = check_real("update_ratio", update_ratio)
+    return (
+        _overfitting(train, val, step=step, epoch=epoch, rules=rules, mode=mode)
+        or _plateau(val, step=step, epoch=epoch, rules=rules, mode=mode)
+        or _never_improved(val, step=step, epoch=epoch, rules=rules, mode=mode, update_ratio=update_ratio)
     )
 
 
@@ -124,6 +144,13 @@ def _best_index(val: list[float], *, rules: DiagnosisRules, mode: Mode) -> int |
     return best_index
 
 
+def _progressed(val: list[float], best: float, *, rules: DiagnosisRules, mode: Mode) -> bool:
+    """Whether ``best`` beats the first finite value by at least ``plateau_progress`` (relative)."""
+    first = next(value for value in val if math.isfinite(value))
+    sign = 1.0 if mode == "min" else -1.0
+    return sign * (first - best) >= rules.plateau_progress * abs(first)
+
+
 def _plateau(
     val: list[float], *, step: int, epoch: int, rules: DiagnosisRules, mode: Mode
 ) -> Diagnosis | None:
@@ -132,12 +159,42 @@ def _plateau(
         return None
     best = val[best_index]
     waited = len(val) - 1 - best_index
-    if waited < rules.patience:
+    if waited < rules.patience or not _progressed(val, best, rules=rules, mode=mode):
         return None
+    first = next(value for value in val if math.isfinite(value))
     message = (
-        f"The validation metric has plateaued: no improvement above {rules.min_delta:.2%} on its best "
-        f"{best:.4g} for {waited} evaluations (last {val[-1]:.4g})."
+        f"The validation metric has plateaued after improving from {first:.4g} to {best:.4g}: no "
+        f"improvement above {rules.min_delta:.2%} on that best for {waited} evaluations (last "
+        f"{val[-1]:.4g})."
     )
     advice = "Decay the LR (x0.3), as ReduceLROnPlateau would; if it has been decayed before, stop early."
     evidence = {"best_value": best, "last_value": val[-1], "evaluations_without_improvement": float(waited)}
     return Diagnosis("plateau", step, epoch, message, advice, 0.3, evidence)
+
+
+def _never_improved(
+    val: list[float], *, step: int, epoch: int, rules: DiagnosisRules, mode: Mode, update_ratio: float | None
+) -> Diagnosis | None:
+    best_index = _best_index(val, rules=rules, mode=mode)
+    if best_index is None or update_ratio is None or not update_ratio < rules.stall_update_ratio:
+        return None
+    best = val[best_index]
+    evaluations = len(val) - next(index for index, value in enumerate(val) if math.isfinite(value))
+    if evaluations <= rules.patience or _progressed(val, best, rules=rules, mode=mode):
+        return None
+    first = next(value for value in val if math.isfinite(value))
+    message = (
+        f"The LR looks too low: the validation metric has not improved by {rules.plateau_progress:.0%} "
+        f"in {evaluations} evaluations ({first:.4g} first, {best:.4g} best) while the weights barely "
+        f"move (each step changes them by {update_ratio:.1e} of their norm, below "
+        f"{rules.stall_update_ratio:.0e})."
+    )
+    advice = "Raise the LR 3 to 10 times (x3), or run the LR finder to pick it."
+    evidence = {
+        "first_value": first,
+        "best_value": best,
+        "last_value": val[-1],
+        "evaluations": float(evaluations),
+        "update_ratio": update_ratio,
+    }
+    return Diagnosis("too_low", step, epoch, message, advice, 3.0, evidence)

@@ -41,11 +41,13 @@ def diagnose_training(
     2. ``too_high``, with a full window: a step loss above ``blowup_factor`` times the start level
        while the weights move, ``lr_factor`` 0.3; or the loss bounces (``noise > noise_ratio``)
        without a real fall (``trend_t > -trend_t``) while still near its start
-       (``total_fall < stuck_fall``), ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or
+       (``total_fall < stuck_fall``) and, when ``step_alignments`` are given, the steps overshoot
+       (``alignment_t <= -trend_t``), ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or
        gradient-norm spikes (advice: clip with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with
        ``update_ratios``, a loss stuck at its start (``total_fall < dead_fall`` after
        ``2 * window`` steps, no real trend) while the weights move and the steps do not point
-       downhill (no ``alignment`` with ``alignment_t >= trend_t``), ``lr_factor`` 0.3.
+       downhill (no ``alignment`` with ``alignment_t >= trend_t``, nor one of at least
+       ``step_alignment``), ``lr_factor`` 0.3.
     3. ``too_low`` (``lr_factor`` 3.0), with a full window: when ``update_ratios`` are given, a
        loss that does not really fall while the weights stall (median update ratio below
        ``stall_update_ratio``, and steps that point downhill when ``step_alignments`` are given;
@@ -177,19 +179,32 @@ def _diverging(
 def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> Diagnosis | None:
     flat = curve.trend_t > -rules.trend_t
     moving = not _stalled(curve, rules)
-    bouncing = curve.noise > rules.noise_ratio and flat and curve.total_fall < rules.stuck_fall and moving
+    # batch noise bounces too (an MSE over 32 samples varies by ~25% from batch to batch); updates that
+    # throw the loss around overshoot, so the next gradient points back against the step
+    overshooting = curve.alignment_t is None or curve.alignment_t <= -rules.trend_t
+    bouncing = (
+        curve.noise > rules.noise_ratio
+        and flat
+        and curve.total_fall < rules.stuck_fall
+        and moving
+        and overshooting
+    )
     loss_spiking = curve.loss_spikes >= rules.spike_count
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
     blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
-    # a flat loss at its start while the weights move is stuck, unless the steps still point downhill;
+    # a flat loss at its start while the weights move is stuck, unless the steps still point downhill
+    # (beyond doubt, or on average as far as those of a too-low LR: a stuck model's point nowhere);
     # a first window that flat may still be the slow start of a deep network, the second is not
+    downhill = _aligned(curve, rules) or (
+        curve.alignment is not None and curve.alignment >= rules.step_alignment
+    )
     dead = (
         curve.update_ratio is not None
         and moving
         and flat
         and curve.total_fall < rules.dead_fall
         and curve.elapsed_steps >= 2 * rules.window
-        and not _aligned(curve, rules)
+        and not downhill
     )
     if not (blown_up or bouncing or loss_spiking or grad_spiking or dead):
         return None

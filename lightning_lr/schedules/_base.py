@@ -37,13 +37,39 @@ class Schedule(ABC):
         """The multiplier at ``step``, for a resolved schedule and a valid step (no checks)."""
 
     def __call__(self, step: int) -> float:
+        self._check_resolved()
+        step = _step_index(step)
+        return self.value(step)
+
+    def warmup_end(self) -> int:
+        """The step at which the initial ramp reaches its top: the number of warmup steps, 0 without one.
+
+        Steps ``0`` to ``warmup_end() - 1`` rise towards the value at ``warmup_end()``; a caller that
+        must not judge a warmup as slow training (the diagnostics) asks this instead of the type.
+        Composites compose it from their pieces. Counts steps of this schedule (optimizer steps for
+        a :class:`~lightning_lr.ScheduleLR` stepped every optimizer step).
+
+        Raises:
+            ValueError: the schedule has lengths that are not resolved yet.
+
+        Example:
+            >>> from lightning_lr.schedules import Constant, CosineDecay, Warmup
+            >>> Warmup(CosineDecay(total_steps=90), warmup_steps=10).warmup_end(), Constant().warmup_end()
+            (10, 0)
+        """
+        self._check_resolved()
+        return self.ramp_steps()
+
+    def ramp_steps(self) -> int:
+        """:meth:`warmup_end` for a resolved schedule (no checks): 0 unless a subclass has a ramp."""
+        return 0
+
+    def _check_resolved(self) -> None:
         if not self.resolved:
             raise ValueError(
                 f"{self!r} has lengths in epochs or fractions of the run that are not resolved yet. "
                 "Call `.resolve(run_length)` first (ScheduleLR built by the mixin does this for you)."
             )
-        step = _step_index(step)
-        return self.value(step)
 
     @cached_property
     def resolved(self) -> bool:

@@ -75,6 +75,17 @@ class Join(Schedule):
         index, local = self._piece_at(step)
         return self.schedules[index].momentum(local)
 
+    def ramp_steps(self) -> int:
+        """The first piece's ramp; a ramp that runs to its piece's end goes on in the next piece."""
+        start = 0
+        for index, piece in enumerate(self.schedules):
+            end = int(self.boundaries[index]) if index < len(self.boundaries) else None
+            ramp = start + piece.ramp_steps()
+            if end is None or ramp < end:
+                return ramp
+            start = end
+        raise AssertionError("unreachable: the last piece has no end")
+
     def _piece_at(self, step: int) -> tuple[int, int]:
         """The piece that runs at ``step`` and the step counted from that piece's start."""
         index = bisect.bisect_right(self.boundaries, step)  # type: ignore[arg-type]
@@ -115,3 +126,6 @@ class Hold(Schedule):
 
     def momentum(self, step: int) -> float | None:
         return self.schedule.momentum(step // self.every)
+
+    def ramp_steps(self) -> int:
+        return self.schedule.ramp_steps() * self.every

@@ -80,6 +80,10 @@ class Cyclic(Schedule):
     def value(self, step: int) -> float:
         return self.base_factor + (1.0 - self.base_factor) * self._height(step)
 
+    def ramp_steps(self) -> int:
+        """The first cycle's rise: ``step_size_up``, where the first peak is."""
+        return int(self.step_size_up)
+
     def momentum(self, step: int) -> float | None:
         if not self.cycle_momentum:
             return None
@@ -170,6 +174,13 @@ class OneCycle(Schedule):
         index, progress = self._phase_at(step)
         _, start, end = self.phases()[index]
         return self._anneal(start, end, progress)
+
+    def ramp_steps(self) -> int:
+        """The rise of the first phase: the step nearest its end ``pct_start * T - 1`` with the higher LR."""
+        rise_end = self.phases()[0][0]
+        if self.div_factor <= 1.0 or rise_end <= 0:  # no rise: it starts at (or above) its peak
+            return 0
+        return max(sorted({math.floor(rise_end), math.ceil(rise_end)}), key=self.value)
 
     def momentum(self, step: int) -> float | None:
         if not self.cycle_momentum:

@@ -186,6 +186,10 @@ class LinearSchedule(Schedule):
         total = int(self.total_steps)
         return self.start_factor + (self.end_factor - self.start_factor) * min(step, total) / total
 
+    def ramp_steps(self) -> int:
+        """``T`` for a rising line (a warmup written as a piece of a :class:`Join`), else 0."""
+        return int(self.total_steps) if self.end_factor > self.start_factor else 0
+
 
 @dataclass(frozen=True)
 class InverseSqrt(Schedule):

@@ -126,6 +126,11 @@ class Warmup(Schedule):
             return self.schedule.momentum(0)
         return self.schedule.momentum(step if self.overlap else step - warmup)
 
+    def ramp_steps(self) -> int:
+        """This ramp, then any ramp the wrapped schedule starts with (beside it, with ``overlap``)."""
+        inner = self.schedule.ramp_steps()
+        return max(int(self.warmup_steps), inner) if self.overlap else int(self.warmup_steps) + inner
+
 
 @dataclass(frozen=True)
 class WarmupStableDecay(Schedule):
@@ -183,6 +188,9 @@ class WarmupStableDecay(Schedule):
                 f"`warmup_steps`={self.warmup_steps} plus `decay_steps`={self.decay_steps} exceed "
                 f"`total_steps`={self.total_steps}. Shorten the warmup or the decay."
             )
+
+    def ramp_steps(self) -> int:
+        return int(self.warmup_steps)
 
     def value(self, step: int) -> float:
         total, warmup, decay = int(self.total_steps), int(self.warmup_steps), int(self.decay_steps)
