@@ -39,13 +39,24 @@ def main(out: Path) -> None:
     model = RankFault(lr=0.05, n_samples=128, schedule=CosineDecay(1.0))
     # rules strict enough that the diagnostics decide something on this tiny run: its batch noise
     # reads as a bouncing loss, unless the steps' alignments (not measured here) show no overshoot
-    diagnostics = LRDiagnostics(action="adjust", check_every_n_steps=1, track_update_ratio=False,
-                                rules=DiagnosisRules(window=8, smoothing_steps=4))
+    diagnostics = LRDiagnostics(
+        action="adjust",
+        check_every_n_steps=1,
+        track_update_ratio=False,
+        rules=DiagnosisRules(window=8, smoothing_steps=4),
+    )
     guard = DivergenceGuard(snapshot_every=2, warmup_steps=2)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp", max_steps=24, logger=CSVLogger(out, name="logs"),
-        callbacks=[Warmup(5), diagnostics, guard, LRLogger()], enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=24,
+        logger=CSVLogger(out, name="logs"),
+        callbacks=[Warmup(5), diagnostics, guard, LRLogger()],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
     trainer.fit(model)
@@ -82,9 +93,17 @@ def finder(out: Path) -> None:
     model = TinyRegression(lr=1e-3, n_samples=1024, batch_size=64, schedule=CosineDecay(1.0))
     lr_finder, seen = LRFinder(num_steps=30, min_lr=1e-3, max_lr=10.0, plot="finder.png"), FitLRs()
     trainer = pl.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp", max_steps=8, logger=CSVLogger(out, name="logs"),
-        callbacks=[lr_finder, seen], enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=8,
+        logger=CSVLogger(out, name="logs"),
+        callbacks=[lr_finder, seen],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
     )
     trainer.fit(model)
     result = lr_finder.results[0]

@@ -17,8 +17,9 @@ SCRIPT = Path(__file__).parent / "ddp_run.py"
 @pytest.mark.slow
 def test_full_stack_under_ddp_agrees_across_ranks(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert len(ranks[0]["lrs"]) == 24
@@ -46,8 +47,13 @@ def test_full_stack_under_ddp_agrees_across_ranks(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_lr_finder_under_ddp_gives_every_rank_the_same_answer(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "finder"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path), "finder"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     # each rank swept its own shard, with the step losses averaged over both: one curve, one answer

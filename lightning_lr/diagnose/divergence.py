@@ -25,4 +25,3 @@ def update_level(level: float | None, loss: float, decay: float) -> float:
         (2.0, 1.9)
     """
     return loss if level is None else decay * level + (1.0 - decay) * loss
-
