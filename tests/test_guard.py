@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,18 @@ def test_a_deferred_guard_saves_a_level_that_counts_every_step_taken(make_traine
         assert [saved[step]["healthy_steps"] for step in range(1, 10)] == list(range(1, 10))
         levels.update({deferred: saved[5]["level"]})
     assert levels[True] == levels[False]
+
+
+def test_the_snapshot_is_freed_when_training_ends(make_trainer: MakeTrainer) -> None:
+    guard = DivergenceGuard(snapshot_every=2, warmup_steps=2)
+    held: list[weakref.ref[torch.Tensor]] = []
+
+    class Hold(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+            if trainer.global_step == 4:
+                held.extend(weakref.ref(buffer) for buffer in guard._snapshot._buffers)
+
+    model = Faulty({}, schedule=Constant(), weight_decay=0.0)
+    trainer = make_trainer(max_steps=6, callbacks=[guard, Hold()])
+    trainer.fit(model)
+    assert held and all(ref() is None for ref in held)  # the trainer still exists; the buffers do not

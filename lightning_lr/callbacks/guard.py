@@ -184,6 +184,9 @@ class DivergenceGuard(pl.Callback):
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._settle(trainer, pl_module)  # nor end the run on a bad update
+        # the snapshot serves training only: free its buffers (on the GPU, a copy of the weights and
+        # the optimizer state) rather than hold them through a test run or the next fit's start
+        self._snapshot = TrainingSnapshot(self._snapshot.memory)
 
     def _settle(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._judge_pending()
