@@ -34,6 +34,10 @@ class RankFault(TinyRegression):
         return loss
 
 
+class Measuring(LRDiagnostics):
+    """Diagnostics that measure update ratios and alignments, advising only (a state of its own)."""
+
+
 def main(out: Path) -> None:
     pl.seed_everything(0)
     model = RankFault(lr=0.05, n_samples=128, schedule=CosineDecay(1.0))
@@ -45,6 +49,7 @@ def main(out: Path) -> None:
         track_update_ratio=False,
         rules=DiagnosisRules(window=8, smoothing_steps=4),
     )
+    measuring = Measuring(check_every_n_steps=2, rules=DiagnosisRules(window=8, smoothing_steps=4))
     guard = DivergenceGuard(snapshot_every=2, warmup_steps=2)
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -52,7 +57,7 @@ def main(out: Path) -> None:
         strategy="ddp",
         max_steps=24,
         logger=CSVLogger(out, name="logs"),
-        callbacks=[Warmup(5), diagnostics, guard, LRLogger()],
+        callbacks=[Warmup(5), diagnostics, measuring, guard, LRLogger()],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -67,6 +72,7 @@ def main(out: Path) -> None:
         "actions": diagnostics.actions,
         "guard_events": [event["step"] for event in guard.events],
         "lr_scale": guard.lr_scale,
+        "measured": {key: measuring.state_dict()[key] for key in ("ratios", "alignments")},
     }
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 

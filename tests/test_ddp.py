@@ -31,6 +31,10 @@ def test_full_stack_under_ddp_agrees_across_ranks(tmp_path: Path) -> None:
     assert ranks[0]["diagnoses"] and ranks[0]["diagnoses"] == ranks[1]["diagnoses"]
     assert ranks[0]["actions"] and ranks[0]["actions"] == ranks[1]["actions"]
     assert ranks[0]["lr_scale"] == ranks[1]["lr_scale"] == 0.5
+    # update ratios and alignments are measured on every rank from the same weights and averaged
+    # gradients, so they agree
+    measured = ranks[0]["measured"]
+    assert measured["ratios"] and measured["alignments"] and measured == ranks[1]["measured"]
     # the LR of the last step carries the guard's backoff and every diagnostics factor
     factor = 0.5
     for action in ranks[0]["actions"]:
