@@ -24,7 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 import lightning_lr
 from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup
-from lightning_lr.callbacks import _host
+from lightning_lr.callbacks import _host, _packs
 from lightning_lr.schedules import CosineDecay
 
 MakeTrainer = Callable[..., pl.Trainer]
@@ -117,7 +117,7 @@ def door(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         return wrapper
 
     monkeypatch.setattr(_host, "read_now", counted("read_now", _host.read_now))
-    for module in (lightning_lr.callbacks.guard, lightning_lr.callbacks.diagnostics):
+    for module in (lightning_lr.callbacks.guard, lightning_lr.callbacks.diagnostics, _packs):
         for name in ("read_now", "read_scalar", "HostCopy"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
@@ -150,7 +150,7 @@ def test_the_full_stack_reads_the_device_only_at_check_log_and_validation_steps(
     # blocking reads through the door: one per validation (3 here) and at the end, not per step
     assert (door["read_now"] + door["read_scalar"]) / STEPS <= 0.05, door
     # non-blocking copies: the guard's verdict each step, the diagnostics' pack each check, the logger's
-    assert door["HostCopy"] <= STEPS * (1 + 1 / 10) + 10, door
+    assert STEPS // 10 - 5 <= door["HostCopy"] <= STEPS * (1 + 1 / 10) + 10, door
 
 
 def test_with_a_progress_bar_metric_the_extra_reads_stay_under_one_in_five_steps(

@@ -19,6 +19,15 @@ from typing import cast
 import torch
 
 
+def defers(setting: bool | None, device: torch.device) -> bool:
+    """Whether values on ``device`` are read a step (or check) after they are made.
+
+    ``setting`` decides when given; otherwise a CUDA device defers, as a same-step read would wait
+    for the work still queued, and the CPU reads at once.
+    """
+    return device.type == "cuda" if setting is None else setting
+
+
 class HostCopy:
     """The values of ``tensor`` on the host, copied without blocking the device's stream."""
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-import struct
-from collections import Counter, deque
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import deque
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -18,7 +15,8 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
-from lightning_lr.callbacks._host import HostCopy, read_now
+from lightning_lr.callbacks._host import read_now
+from lightning_lr.callbacks._packs import LossSum, Pack, PackChannel, as_float32, read_all, read_measured
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._step_probe import StepProbe
 from lightning_lr.callbacks._train_loss import TrainLossReader, close_match
@@ -30,6 +28,7 @@ from lightning_lr.diagnose import (
     diagnose_evaluations,
     diagnose_training,
 )
+from lightning_lr.diagnose.report import summarise
 
 
 class LRDiagnostics(pl.Callback):
@@ -114,7 +113,7 @@ class LRDiagnostics(pl.Callback):
         self._eval_train: list[float] = []
         self._eval_val: list[float] = []
         # training losses since the last validation, as a running sum: bounded however rare validation is
-        self._since_eval = _LossSum()
+        self._since_eval = LossSum()
         self._quiet_until: dict[str, int] = {}
         self._evaluations = 0
         self._peak_lr = 0.0
@@ -123,7 +122,7 @@ class LRDiagnostics(pl.Callback):
         self._initial: float | None = None
         self._initial_step = 0
         self._train_loss = TrainLossReader(train_metric)
-        self._pending: deque[_Pending] = deque()  # packs of values on their way to the host
+        self._packs = PackChannel(deferred)  # each check's values on their way to the host
         self._regime = 0  # counts the LR changes made: a pack read after one is about the old LR
 
     # --- collecting ------------------------------------------------------------------------------
@@ -143,7 +142,7 @@ class LRDiagnostics(pl.Callback):
             moved = [(at, value.to(device)) for at, value in measured]
             measured.clear()
             measured.extend(moved)
-        self._pending.clear()
+        self._packs.clear()
 
     @override
     def on_before_optimizer_step(
@@ -184,8 +183,8 @@ class LRDiagnostics(pl.Callback):
                 segments["start"] = torch.stack(list(self._losses))
             if check and len(self._losses) >= 2:
                 segments.update(self._check_segments(step))
-        if segments:
-            self._send(trainer, step, segments, lr)
+        if segments and self._packs.send(trainer, step, segments, lr, self._regime):
+            self._receive_pending(trainer, before=step + 1)
 
     def _check_segments(self, step: int) -> dict[str, torch.Tensor]:
         """What a check reads: the loss window, gradient norms, update ratios and alignments."""
@@ -203,24 +202,9 @@ class LRDiagnostics(pl.Callback):
             segments["alignments"] = torch.stack(aligned)
         return segments
 
-    def _send(self, trainer: pl.Trainer, step: int, segments: dict[str, torch.Tensor], lr: float) -> None:
-        """Pack the segments, average them over the ranks on the device and start their copy to the host."""
-        device = self._losses[-1].device if self._losses else next(iter(segments.values())).device
-        packed = torch.cat([value.reshape(-1).to(device, torch.float64) for value in segments.values()])
-        packed = mean_over_ranks(trainer, packed)
-        sizes = {name: value.numel() for name, value in segments.items()}
-        pending = _Pending(step, trainer.current_epoch, lr, self._regime, sizes, HostCopy(packed))
-        self._pending.append(pending)
-        deferred = not pending.copy.immediate if self.deferred is None else self.deferred
-        if not deferred:
-            self._receive_pending(trainer, before=step + 1)
-
     def _receive_pending(self, trainer: pl.Trainer, before: int) -> None:
         """Act on the packs sent before step ``before``, oldest first."""
-        while self._pending and self._pending[0].step < before:
-            pending = self._pending.popleft()
-            values = iter(pending.copy.values())
-            parts = {name: [next(values) for _ in range(size)] for name, size in pending.sizes.items()}
+        for pending, parts in self._packs.due(before):
             if "same" in parts:  # the average over ranks is 1 only when every rank found the same
                 self._train_loss.settle(parts["same"][0] == 1.0)
             if pending.regime != self._regime:  # read before an LR change: the old regime's curve
@@ -228,26 +212,26 @@ class LRDiagnostics(pl.Callback):
             if "start" in parts and self._initial is None:
                 # the start level, so that "slow from the start" is told apart from "converged"; the
                 # first loss when lower, as an LR far too high blows the loss up within these steps
-                first = _float32(parts["start"])
+                first = as_float32(parts["start"])
                 start = min(first[0], statistics.median(first))
                 if math.isfinite(start):
                     self._initial, self._initial_step = start, pending.step - self.rules.smoothing_steps + 1
             if "window" in parts:
                 self._diagnose(trainer, pending, parts)
 
-    def _diagnose(self, trainer: pl.Trainer, pending: _Pending, parts: dict[str, list[float]]) -> None:
+    def _diagnose(self, trainer: pl.Trainer, pending: Pack, parts: dict[str, list[float]]) -> None:
         found = None
         ratios = [ratio for ratio in parts.get("ratios", []) if math.isfinite(ratio)]
         self._latest_ratio = statistics.median(ratios) if ratios else None
         if trainer.is_global_zero:
             found = diagnose_training(
-                _float32(parts["window"]),
+                as_float32(parts["window"]),
                 update_ratios=parts.get("ratios"),
                 lr_to_peak=pending.lr / self._peak_lr if self._peak_lr > 0 else None,
                 step=pending.step,
                 epoch=pending.epoch,
                 rules=self.rules,
-                grad_norms=_float32(parts["norms"]) if "norms" in parts else None,
+                grad_norms=as_float32(parts["norms"]) if "norms" in parts else None,
                 initial_loss=self._initial,
                 initial_step=self._initial_step if self._initial is not None else 0,
                 step_alignments=[v for v in parts.get("alignments", []) if math.isfinite(v)] or None,
@@ -268,7 +252,7 @@ class LRDiagnostics(pl.Callback):
         pair = torch.stack([mean, torch.as_tensor(value).float().to(mean.device)])
         pair = mean_over_ranks(trainer, pair)
         train, val = read_now(pair)
-        self._since_eval = _LossSum()
+        self._since_eval = LossSum()
         self._eval_train = [*self._eval_train[-99:], train]
         self._eval_val = [*self._eval_val[-99:], val]
         self._evaluations += 1
@@ -362,29 +346,7 @@ class LRDiagnostics(pl.Callback):
 
     def summary(self) -> str:
         """A short text: what was found, how often, and the latest advice per kind."""
-        missing = self._missing_line()
-        if not self.diagnoses:
-            if missing:
-                return f"LRDiagnostics: no diagnosis from the training curve; {missing}"
-            return "LRDiagnostics: the learning curves looked healthy; no diagnosis."
-        counts = Counter(diagnosis.kind for diagnosis in self.diagnoses)
-        latest = {diagnosis.kind: diagnosis for diagnosis in self.diagnoses}
-        lines = ["LRDiagnostics summary:"]
-        for kind, count in counts.most_common():
-            last = latest[kind]
-            lines.append(f"  {kind}: {count}x, last at step {last.step} (epoch {last.epoch}). {last.advice}")
-        for action in self.actions:
-            lines.append(
-                f"  adjusted: LR x{action['lr_factor']:g} at step {action['step']} ({action['kind']})"
-            )
-        for action in self.withheld:
-            lines.append(
-                f"  not adjusted: LR x{action['lr_factor']:g} at step {action['step']} ({action['kind']}), "
-                f"as {action['reason']}"
-            )
-        if missing:
-            lines.append(f"  {missing}")
-        return "\n".join(lines)
+        return summarise(self.diagnoses, self.actions, self.withheld, self._missing_line())
 
     def _missing_line(self) -> str:
         """What the summary says about a ``val_metric`` it never saw (empty once it has seen it)."""
@@ -408,10 +370,10 @@ class LRDiagnostics(pl.Callback):
             "latest_ratio": self._latest_ratio,
             "validations_without_metric": self._validations_without_metric,
             "logged_instead": list(self._logged_instead),
-            "losses": _read_all(self._losses),
-            "grad_norms": _read_all(self._grad_norms),
-            "ratios": _read_measured(self._probe.ratios),
-            "alignments": [pair for pair in _read_measured(self._probe.alignments) if math.isfinite(pair[1])],
+            "losses": read_all(self._losses),
+            "grad_norms": read_all(self._grad_norms),
+            "ratios": read_measured(self._probe.ratios),
+            "alignments": [pair for pair in read_measured(self._probe.alignments) if math.isfinite(pair[1])],
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
             "since_eval_sum": None if not self._since_eval.count else read_now(self._since_eval.total())[0],
@@ -447,7 +409,7 @@ class LRDiagnostics(pl.Callback):
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         # the training losses since the last validation: a mid-epoch resume must judge the same mean
         since_sum = state_dict.get("since_eval_sum")
-        self._since_eval = _LossSum(
+        self._since_eval = LossSum(
             None if since_sum is None else torch.tensor(since_sum, dtype=torch.float64),
             int(state_dict.get("since_eval_count", 0)),
         )
@@ -457,67 +419,3 @@ class LRDiagnostics(pl.Callback):
         self._last_step = int(state_dict["last_step"])
         self._initial = state_dict["initial"]
         self._initial_step = int(state_dict["initial_step"])
-
-
-class _LossSum:
-    """The training losses since the last validation: a float64 sum, added up every 256 steps.
-
-    Each step only keeps its loss tensor (no device work); every 256 of them are summed in one
-    kernel, so memory stays bounded however rare validation is.
-    """
-
-    FOLD = 256
-
-    def __init__(self, total: torch.Tensor | None = None, count: int = 0) -> None:
-        self._total = total
-        self._parts: list[torch.Tensor] = []
-        self.count = count
-
-    def add(self, value: torch.Tensor) -> None:
-        self._parts.append(value)
-        self.count += 1
-        if len(self._parts) >= self.FOLD:
-            self._fold()
-
-    def total(self) -> torch.Tensor:
-        """The sum so far, as a 0-d float64 tensor on the losses' device."""
-        self._fold()
-        return self._total if self._total is not None else torch.zeros((), dtype=torch.float64)
-
-    def mean(self) -> torch.Tensor:
-        return (self.total() / max(self.count, 1)).float()
-
-    def _fold(self) -> None:
-        if self._parts:
-            summed = torch.stack(self._parts).to(torch.float64).sum()
-            total = self._total
-            self._total = summed if total is None else total.to(summed.device) + summed
-            self._parts = []
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """Values of one step packed on the device, on their way to the host, with what they are about."""
-
-    step: int
-    epoch: int
-    lr: float
-    regime: int
-    sizes: dict[str, int]
-    copy: HostCopy
-
-
-def _float32(values: list[float]) -> list[float]:
-    """Values as the float32 losses they were on the device (the mean over ranks is computed in float64)."""
-    return [struct.unpack("f", struct.pack("f", value))[0] for value in values]
-
-
-def _read_all(tensors: Iterable[torch.Tensor]) -> list[float]:
-    """0-d tensors as Python floats, in one read (for the checkpoint: it waits for the device anyway)."""
-    items = list(tensors)
-    return read_now(torch.stack([t.reshape(()).to(items[0].device) for t in items])) if items else []
-
-
-def _read_measured(measured: Iterable[tuple[int, torch.Tensor]]) -> list[list[Any]]:
-    pairs = list(measured)
-    return [[at, value] for (at, _), value in zip(pairs, _read_all(value for _, value in pairs))]

@@ -16,7 +16,7 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int, check_range
 from lightning_lr.callbacks._adjust import reapply_after_restore, scale_lrs, total_scales
-from lightning_lr.callbacks._host import LaggedScalars
+from lightning_lr.callbacks._host import LaggedScalars, defers
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._snapshot import SnapshotMemory, TrainingSnapshot
 from lightning_lr.diagnose.divergence import is_divergent, update_level
@@ -140,14 +140,11 @@ class DivergenceGuard(pl.Callback):
             # under DDP the mean over ranks: every rank judges the same value (NaN and inf carry)
             self._losses.push(mean_over_ranks(trainer, loss))
             self._steps.append(step)
-            if not self._deferred(loss):
+            if not defers(self.deferred, loss.device):
                 self._judge_pending()
         if self._rollback:
             for parameter in pl_module.parameters():
                 parameter.grad = None  # this batch changes nothing
-
-    def _deferred(self, loss: torch.Tensor) -> bool:
-        return loss.device.type == "cuda" if self.deferred is None else self.deferred
 
     def _judge_pending(self) -> None:
         """Judge the losses that reached the host: roll back at the first bad one."""
