@@ -98,6 +98,19 @@ class LossSum:
     def mean(self) -> torch.Tensor:
         return (self.total() / max(self.count, 1)).float()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The sum and count as plain data (one host read: a checkpoint waits anyway)."""
+        return {
+            "since_eval_sum": read_now(self.total())[0] if self.count else None,
+            "since_eval_count": self.count,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> LossSum:
+        total = state.get("since_eval_sum")
+        count = int(state.get("since_eval_count", 0))
+        return cls(None if total is None else torch.tensor(total, dtype=torch.float64), count)
+
     def _fold(self) -> None:
         if self._parts:
             summed = torch.stack(self._parts).to(torch.float64).sum()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from typing import Any
 
 import torch
 
 from lightning_lr.callbacks._norms import total_norm
+from lightning_lr.callbacks._packs import read_measured
 
 MAX_PROBE_ELEMENTS = 1 << 24
 """Weights a probe measures at most (16.8M): all of them in a smaller model, a sample in a larger one."""
@@ -42,6 +45,23 @@ class StepProbe:
         self.parameters, self._before, self._taken = parameters, None, None
         self._counts = _shares([p.numel() for p in parameters], self.max_elements)
         self._whole = all(n == p.numel() for p, n in zip(parameters, self._counts))
+
+    def to(self, device: torch.device) -> None:
+        """Move the kept measurements to ``device`` (a resumed run restores them on the CPU)."""
+        for measured in (self.ratios, self.alignments):
+            moved = [(at, value.to(device)) for at, value in measured]
+            measured.clear()
+            measured.extend(moved)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The kept measurements as plain data (one host read: a checkpoint waits anyway)."""
+        alignments = [pair for pair in read_measured(self.alignments) if math.isfinite(pair[1])]
+        return {"ratios": read_measured(self.ratios), "alignments": alignments}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for measured, key in ((self.ratios, "ratios"), (self.alignments, "alignments")):
+            measured.clear()
+            measured.extend((int(at), torch.tensor(float(value))) for at, value in state.get(key, []))
 
     def grad_norm(self) -> torch.Tensor | None:
         """The 2-norm of the measured weights' gradients (None before any gradient)."""

@@ -16,7 +16,7 @@ from typing_extensions import override
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._host import read_now
-from lightning_lr.callbacks._packs import LossSum, Pack, PackChannel, as_float32, read_all, read_measured
+from lightning_lr.callbacks._packs import LossSum, Pack, PackChannel, as_float32, read_all
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._step_probe import StepProbe
 from lightning_lr.callbacks._train_loss import TrainLossReader, close_match
@@ -138,10 +138,7 @@ class LRDiagnostics(pl.Callback):
         device = pl_module.device
         self._losses = deque((value.to(device) for value in self._losses), maxlen=self._history)
         self._grad_norms = deque((value.to(device) for value in self._grad_norms), maxlen=self._history)
-        for measured in (self._probe.ratios, self._probe.alignments):
-            moved = [(at, value.to(device)) for at, value in measured]
-            measured.clear()
-            measured.extend(moved)
+        self._probe.to(device)
         self._packs.clear()
 
     @override
@@ -372,12 +369,10 @@ class LRDiagnostics(pl.Callback):
             "logged_instead": list(self._logged_instead),
             "losses": read_all(self._losses),
             "grad_norms": read_all(self._grad_norms),
-            "ratios": read_measured(self._probe.ratios),
-            "alignments": [pair for pair in read_measured(self._probe.alignments) if math.isfinite(pair[1])],
+            **self._probe.state_dict(),
             "eval_train": list(self._eval_train),
             "eval_val": list(self._eval_val),
-            "since_eval_sum": None if not self._since_eval.count else read_now(self._since_eval.total())[0],
-            "since_eval_count": self._since_eval.count,
+            **self._since_eval.state_dict(),
             "quiet_until": dict(self._quiet_until),
             "evaluations": self._evaluations,
             "peak_lr": self._peak_lr,
@@ -399,20 +394,11 @@ class LRDiagnostics(pl.Callback):
         self._logged_instead = [str(name) for name in state_dict.get("logged_instead", [])]
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
-        self._probe.ratios.clear()
-        self._probe.ratios.extend((int(at), torch.tensor(float(r))) for at, r in state_dict["ratios"])
-        self._probe.alignments.clear()
-        self._probe.alignments.extend(
-            (int(at), torch.tensor(float(v))) for at, v in state_dict.get("alignments", [])
-        )
+        self._probe.load_state_dict(state_dict)
         self._eval_train = [float(v) for v in state_dict["eval_train"]]
         self._eval_val = [float(v) for v in state_dict["eval_val"]]
         # the training losses since the last validation: a mid-epoch resume must judge the same mean
-        since_sum = state_dict.get("since_eval_sum")
-        self._since_eval = LossSum(
-            None if since_sum is None else torch.tensor(since_sum, dtype=torch.float64),
-            int(state_dict.get("since_eval_count", 0)),
-        )
+        self._since_eval = LossSum.from_state_dict(state_dict)
         self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
         self._evaluations = int(state_dict["evaluations"])
         self._peak_lr = float(state_dict["peak_lr"])
