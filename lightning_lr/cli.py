@@ -9,7 +9,6 @@ lightning-lr search --config configs/mnist1d.yaml --n_trials 20
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import sys
 import warnings
@@ -24,11 +23,10 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
-from lightning_lr.callbacks.finder import LRFinder
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
+from lightning_lr.cli_config import leave_out_finders, refuse_optimizer_flags
 from lightning_lr.cli_errors import USER_ERRORS, CommandLineError, did_you_mean, parse_error_message
 from lightning_lr.logs import quiet_cli
-from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.plot import plot_lr_plan
 from lightning_lr.preview import PlanAtTrainStart
 
@@ -135,9 +133,9 @@ class LightningLRCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        _refuse_optimizer_flags(config)
+        refuse_optimizer_flags(config)
         if self.without_finder or self.lr_given:
-            self.finders_left_out = _leave_out_finders(config)
+            self.finders_left_out = leave_out_finders(config)
         if self.finders_left_out and self.lr_given and self.announce:
             lr = (config.get("model") or {}).get("init_args", {}).get("lr")
             _say(f"`model.init_args.lr`={lr} given: the config's LRFinder is left out, the run trains at it.")
@@ -199,53 +197,6 @@ def _option_names(parser: Any, given: Sequence[str]) -> list[str]:
     if subcommands is not None and chosen in getattr(subcommands, "_name_parser_map", {}):
         parser = subcommands._name_parser_map[chosen]
     return [str(action.dest) for action in getattr(parser, "_actions", [])]
-
-
-def _leave_out_finders(config: Any) -> list[str]:
-    """Take every LRFinder out of the config's ``trainer.callbacks``; their class paths."""
-    trainer = config.get("trainer")
-    callbacks = None if trainer is None else trainer.get("callbacks")
-    if not callbacks:
-        return []
-    listed = callbacks if isinstance(callbacks, list) else [callbacks]
-    finders = [callback for callback in listed if _is_finder(callback)]
-    if finders:
-        trainer["callbacks"] = [callback for callback in listed if not _is_finder(callback)]
-    return [str(finder.get("class_path")) for finder in finders]
-
-
-def _is_finder(callback: Any) -> bool:
-    if isinstance(callback, LRFinder):
-        return True
-    found = _import(str(getattr(callback, "get", lambda key: "")("class_path") or ""))
-    return isinstance(found, type) and issubclass(found, LRFinder)
-
-
-def _import(path: str) -> Any:
-    module_name, _, attribute = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attribute, None)
-    except (ImportError, ValueError):
-        return None
-
-
-def _refuse_optimizer_flags(config: Any) -> None:
-    """LightningCLI's ``--optimizer``/``--lr_scheduler`` would silently replace the mixin's own."""
-    model = config.get("model")
-    model_class = _import(str(model.get("class_path", ""))) if model is not None else None
-    if not (isinstance(model_class, type) and issubclass(model_class, ConfigureOptimizersMixin)):
-        return
-    for key, hparam in (("optimizer", "optimizer"), ("lr_scheduler", "schedule")):
-        given = config.get(key)
-        if given is not None:
-            path = str(given.get("class_path", given)) if hasattr(given, "get") else str(given)
-            name = path.rsplit(".", 1)[-1]
-            example = name.lower() if key == "optimizer" else f"{{class_path: {path}, init_args: {{...}}}}"
-            raise CommandLineError(
-                f"`--{key}` would replace the optimizer and schedule that ConfigureOptimizersMixin builds "
-                f"for {model_class.__name__}, got {path!r}. Set the mixin's hparams instead, e.g. "
-                f"--model.init_args.{hparam}={example} (with `lr`, `optimizer_kwargs` and `schedule`)."
-            )
 
 
 @rank_zero_only

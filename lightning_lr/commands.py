@@ -8,20 +8,18 @@ override (``--trainer.max_epochs=3``), and anything else is refused with the sub
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import tempfile
-import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from lightning_lr.cli import SUBCOMMANDS, LightningLRCLI, normalize_flags, plain
-from lightning_lr.cli_errors import CommandLineError, did_you_mean
+from lightning_lr.cli import LightningLRCLI
+from lightning_lr.command_parser import SubcommandParser, purpose
 from lightning_lr.finder.result import LRFinderResult
 from lightning_lr.finder.sweep import find_lr
 from lightning_lr.logs import quiet_lightning
@@ -30,61 +28,6 @@ from lightning_lr.preview import LRPlan
 
 if TYPE_CHECKING:
     from lightning_lr.search import SearchResult, TrialPruning
-
-CONFIG_SECTIONS = ("seed_everything", "trainer", "model", "data", "lr_plot", "test_after_fit")
-"""The roots of the config overrides a subcommand passes on to the config."""
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Each option's default after its help (when it has one); names and paths never split at a hyphen."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
-            default = action.default
-            shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-            text += f" (default: {shown})"
-        return text
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return textwrap.wrap(" ".join(plain(text).split()), width, break_on_hyphens=False)
-
-
-class _Parser(argparse.ArgumentParser):
-    """A subcommand's options: defaults in the help, mistakes raised in one line, not printed."""
-
-    def __init__(self, command: str, description: str) -> None:
-        super().__init__(
-            prog=f"lightning-lr {command}",
-            description=description,
-            formatter_class=_HelpFormatter,
-            allow_abbrev=False,
-            epilog="Any --section.key=value (e.g. --trainer.max_epochs=3) overrides the config, as in "
-            "`lightning-lr fit`. Options are written --snake_case; --kebab-case works too.",
-        )
-        self.add_argument("--config", action="append", required=True, help="YAML config (repeatable)")
-
-    def error(self, message: str) -> NoReturn:
-        raise CommandLineError(f"{message} (`{self.prog}`).")
-
-    def split(self, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-        """The subcommand's options, and the config overrides; any other option is refused."""
-        options, rest = self.parse_known_args(normalize_flags(argv))
-        known = [option for action in self._actions for option in action.option_strings]
-        for index, arg in enumerate(rest):
-            name = arg.split("=", 1)[0]
-            follows_override = index > 0 and rest[index - 1].startswith("--") and "=" not in rest[index - 1]
-            if name.startswith("--") and name[2:].split(".")[0] in CONFIG_SECTIONS:
-                continue
-            if not name.startswith("-") and follows_override:
-                continue
-            hint = did_you_mean(name, known, form="`{}`")
-            raise CommandLineError(
-                f"`{name}` is not an option of `{self.prog}`.{hint} Its options: "
-                f"{', '.join(option for option in known if option.startswith('--'))}; config overrides "
-                f"start with --{', --'.join(CONFIG_SECTIONS[:4])}."
-            )
-        return options, rest
 
 
 def _scratch_cli(
@@ -107,8 +50,8 @@ def _scratch_cli(
 
 def plot_schedule(argv: Sequence[str]) -> LRPlan:
     """``lightning-lr plot-schedule``: draw the LR a config will produce, without training."""
-    parser = _Parser(
-        "plot-schedule", _purpose("plot-schedule", "Nothing is trained and only the PNG is written.")
+    parser = SubcommandParser(
+        "plot-schedule", purpose("plot-schedule", "Nothing is trained and only the PNG is written.")
     )
     parser.add_argument("-o", "--output", default="lr_schedule.png", help="PNG to write")
     parser.add_argument("--log_scale", action="store_true", help="logarithmic LR axis")
@@ -144,7 +87,7 @@ def plot_schedule(argv: Sequence[str]) -> LRPlan:
 
 def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     """``lightning-lr find-lr``: run an LR range test on a config's model and data; print and plot."""
-    parser = _Parser("find-lr", _purpose("find-lr", "Nothing is trained; the weights are put back."))
+    parser = SubcommandParser("find-lr", purpose("find-lr", "Nothing is trained; the weights are put back."))
     parser.add_argument("-o", "--output", default="lr_finder.png", help="PNG to write")
     parser.add_argument("--min_lr", type=float, default=1e-7, help="first LR of the sweep")
     parser.add_argument("--max_lr", type=float, default=10.0, help="last LR of the sweep")
@@ -228,9 +171,9 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     """
     from lightning_lr.search import SearchSpace, run_study  # the optional `search` extra
 
-    parser = _Parser(
+    parser = SubcommandParser(
         "search",
-        _purpose(
+        purpose(
             "search",
             "Workers started with the same command in the same directory join one study; a study "
             "run with another config or other search settings is refused. A LRFinder of the config is "
@@ -313,10 +256,6 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     path = result.plot(output, title=f"LR search: {options.study_name}")
     print(f"lightning-lr: study {result.study_name!r} in {result.storage_url}; plot: {path}")
     return result
-
-
-def _purpose(command: str, more: str) -> str:
-    return f"{SUBCOMMANDS[command][0].upper()}{SUBCOMMANDS[command][1:]}. {more}"
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], Any]] = {

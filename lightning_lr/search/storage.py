@@ -119,3 +119,30 @@ def _shown(url: str) -> str:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         return url
+
+
+def claim_study(study: optuna.Study, fingerprint: str | None, url: str) -> None:
+    """Refuse a study started on another config or search settings; mark a new one with ours."""
+    if fingerprint is None:
+        return
+    stored = study.user_attrs.get("fingerprint")
+    if stored is None:
+        study.set_user_attr("fingerprint", fingerprint)
+    elif stored != fingerprint:
+        raise fail(
+            "study_name",
+            study.study_name,
+            f"names a study in {url} that was run on another config or other search settings",
+            "Give this search its own `study_name` (--study_name) or `run_dir`, or rerun it as it was.",
+        )
+
+
+def check_study_name(study_name: Any) -> str:
+    """A study name: non-empty, and usable as a directory and a file name."""
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise fail("study_name", study_name, "must be a non-empty string", "e.g. 'lightning-lr-search'.")
+    if any(mark in study_name for mark in ("/", "\\", "\0")) or study_name in (".", ".."):
+        raise fail(
+            "study_name", study_name, "names a directory and a file, so it cannot hold path separators"
+        )
+    return study_name

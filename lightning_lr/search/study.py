@@ -19,7 +19,7 @@ from lightning_lr.search.pruning import Mode, Score, TrialPruning
 from lightning_lr.search.result import SearchResult
 from lightning_lr.search.samplers import PrunerName, SamplerName, make_pruner, make_sampler
 from lightning_lr.search.space import SearchSpace
-from lightning_lr.search.storage import open_storage, open_study
+from lightning_lr.search.storage import check_study_name, claim_study, open_storage, open_study
 
 TrialFit = Callable[[dict[str, Any], TrialPruning, Path], None]
 """Fits one trial: its hparams, the pruning callback its Trainer must have, and its directory."""
@@ -210,7 +210,7 @@ def run_study(
     opened, url = open_storage(storage, run_path, study_name)
     with quiet_logs():
         study = open_study(opened, study_name, mode, chosen_sampler, chosen_pruner)
-    _check_fingerprint(study, fingerprint, url)
+    claim_study(study, fingerprint, url)
     if study.trials:
         rank_zero_info(f"LR search: joined study {study_name!r} in {url}, {len(study.trials)} trials so far.")
     with quiet_logs():
@@ -223,22 +223,6 @@ def run_study(
         with search_progress(total, monitor, enabled=progress_bar) as progress:
             study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
     return SearchResult.from_study(study, monitor=monitor, mode=mode, storage_url=url)
-
-
-def _check_fingerprint(study: optuna.Study, fingerprint: str | None, url: str) -> None:
-    """Refuse a study started on another config or search settings; mark a new one with ours."""
-    if fingerprint is None:
-        return
-    stored = study.user_attrs.get("fingerprint")
-    if stored is None:
-        study.set_user_attr("fingerprint", fingerprint)
-    elif stored != fingerprint:
-        raise fail(
-            "study_name",
-            study.study_name,
-            f"names a study in {url} that was run on another config or other search settings",
-            "Give this search its own `study_name` (--study_name) or `run_dir`, or rerun it as it was.",
-        )
 
 
 def check_first_lr(first_lr: float, space: SearchSpace, sampler: optuna.samplers.BaseSampler) -> None:
@@ -300,14 +284,3 @@ class Objective:
                 "Give it validation data and keep `limit_val_batches` above 0.",
             )
         return value
-
-
-def check_study_name(study_name: Any) -> str:
-    """A study name: non-empty, and usable as a directory and a file name."""
-    if not isinstance(study_name, str) or not study_name.strip():
-        raise fail("study_name", study_name, "must be a non-empty string", "e.g. 'lightning-lr-search'.")
-    if any(mark in study_name for mark in ("/", "\\", "\0")) or study_name in (".", ".."):
-        raise fail(
-            "study_name", study_name, "names a directory and a file, so it cannot hold path separators"
-        )
-    return study_name
