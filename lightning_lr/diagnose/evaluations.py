@@ -144,9 +144,14 @@ def _best_index(val: list[float], *, rules: DiagnosisRules, mode: Mode) -> int |
     return best_index
 
 
+def _first(val: list[float]) -> tuple[int, float]:
+    """The first finite evaluation: its index and value (there is one once a best exists)."""
+    return next((index, value) for index, value in enumerate(val) if math.isfinite(value))
+
+
 def _progressed(val: list[float], best: float, *, rules: DiagnosisRules, mode: Mode) -> bool:
     """Whether ``best`` beats the first finite value by at least ``plateau_progress`` (relative)."""
-    first = next(value for value in val if math.isfinite(value))
+    _, first = _first(val)
     sign = 1.0 if mode == "min" else -1.0
     return sign * (first - best) >= rules.plateau_progress * abs(first)
 
@@ -161,7 +166,7 @@ def _plateau(
     waited = len(val) - 1 - best_index
     if waited < rules.patience or not _progressed(val, best, rules=rules, mode=mode):
         return None
-    first = next(value for value in val if math.isfinite(value))
+    _, first = _first(val)
     message = (
         f"The validation metric has plateaued after improving from {first:.4g} to {best:.4g}: no "
         f"improvement above {rules.min_delta:.2%} on that best for {waited} evaluations (last "
@@ -179,10 +184,10 @@ def _never_improved(
     if best_index is None or update_ratio is None or not update_ratio < rules.stall_update_ratio:
         return None
     best = val[best_index]
-    evaluations = len(val) - next(index for index, value in enumerate(val) if math.isfinite(value))
+    start, first = _first(val)
+    evaluations = len(val) - start
     if evaluations <= rules.patience or _progressed(val, best, rules=rules, mode=mode):
         return None
-    first = next(value for value in val if math.isfinite(value))
     message = (
         f"The LR looks too low: the validation metric has not improved by {rules.plateau_progress:.0%} "
         f"in {evaluations} evaluations ({first:.4g} first, {best:.4g} best) while the weights barely "
