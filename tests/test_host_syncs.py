@@ -118,7 +118,7 @@ def door(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
     monkeypatch.setattr(_host, "read_now", counted("read_now", _host.read_now))
     for module in (lightning_lr.callbacks.guard, lightning_lr.callbacks.diagnostics, _packs):
-        for name in ("read_now", "read_scalar", "HostCopy"):
+        for name in ("read_now", "HostCopy"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
     return calls
@@ -148,7 +148,7 @@ def test_the_full_stack_reads_the_device_only_at_check_log_and_validation_steps(
     # no lightning_lr code outside the door turns a tensor into a number (or a CPU copy) in the loop
     assert dict(reads.sites) == {}, reads.sites
     # blocking reads through the door: one per validation (3 here) and at the end, not per step
-    assert (door["read_now"] + door["read_scalar"]) / STEPS <= 0.05, door
+    assert (door["read_now"]) / STEPS <= 0.05, door
     # non-blocking copies: the guard's verdict each step, the diagnostics' pack each check, the logger's
     assert STEPS // 10 - 5 <= door["HostCopy"] <= STEPS * (1 + 1 / 10) + 10, door
 
@@ -161,7 +161,7 @@ def test_with_a_progress_bar_metric_the_extra_reads_stay_under_one_in_five_steps
     # reading the logged training loss makes Lightning convert its progress-bar metrics: only on
     # the diagnostics' check steps (and each step until the first check)
     assert {site.split(":")[0] for site in reads.sites} == {"item at _train_loss.py"}
-    extra = sum(reads.sites.values()) + door["read_now"] + door["read_scalar"]
+    extra = sum(reads.sites.values()) + door["read_now"]
     assert extra / STEPS <= 0.2, (reads.sites, door)
 
 

@@ -4,7 +4,7 @@ The callbacks keep their per-step numbers on the module's device and read them h
 log steps only. :class:`HostCopy` starts a non-blocking copy into pinned host memory and records
 an event; :meth:`HostCopy.values` waits for that event only, by which time (a check interval
 later) the device has long finished it, so the stream stays full. On the CPU the values are
-there at once, so callers read them in the same step (:attr:`HostCopy.immediate`).
+there at once, so callers read them in the same step (:func:`defers` says which).
 
 :func:`read_now` is the blocking read, for places where a sync is expected anyway (saving a
 checkpoint, a validation's end, a user asking for a value). Nothing else in the callbacks turns
@@ -33,6 +33,7 @@ class HostCopy:
 
     def __init__(self, tensor: torch.Tensor) -> None:
         tensor = tensor.detach()
+        self.device = tensor.device
         self._event: torch.cuda.Event | None = None
         if tensor.device.type == "cuda":
             self._host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
@@ -43,15 +44,6 @@ class HostCopy:
             self._host = tensor.clone()
         else:  # other accelerators: a plain copy, which waits for the device
             self._host = tensor.to("cpu")
-
-    @property
-    def immediate(self) -> bool:
-        """True when the values are on the host already (a CPU run): read them in the same step."""
-        return self._event is None
-
-    def ready(self) -> bool:
-        """True when reading the values would not wait for the device."""
-        return self._event is None or bool(self._event.query())  # type: ignore[no-untyped-call]
 
     def values(self) -> list[float]:
         """The values, flattened, as Python floats; waits for the copy's own event only."""
@@ -75,9 +67,6 @@ class LaggedScalars:
         self._buffer: torch.Tensor | None = None
         self._events: list[torch.cuda.Event] = []
         self._next = 0
-
-    def __len__(self) -> int:
-        return len(self._queued)
 
     def push(self, value: torch.Tensor) -> None:
         if value.device.type != "cuda":  # on the host already (or a device without events: it waits)
@@ -115,8 +104,3 @@ def _floats(tensor: torch.Tensor) -> list[float]:
     if tensor.device.type == "cpu" and tensor.numel() == 1:
         return [tensor.item()]
     return [float(value) for value in tensor.detach().reshape(-1).to("cpu").tolist()]
-
-
-def read_scalar(tensor: torch.Tensor) -> float:
-    """One value, now (a blocking read on an accelerator)."""
-    return read_now(tensor)[0]

@@ -11,7 +11,7 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
-from lightning_lr.callbacks._host import HostCopy
+from lightning_lr.callbacks._host import HostCopy, defers
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks._overlay import observe_steps
 
@@ -135,7 +135,7 @@ class LRLogger(pl.Callback):
         self._pending = {}
         if measured:
             self._in_flight = (self._step, list(measured), HostCopy(torch.stack(list(measured.values()))))
-            if self._in_flight[2].immediate:
+            if not defers(None, self._in_flight[2].device):
                 metrics.update(zip(self._in_flight[1], self._in_flight[2].values()))
                 self._in_flight = None
         self._log(trainer, metrics, self._step)
