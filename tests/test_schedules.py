@@ -14,6 +14,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_schedule_peers import hf_wsd
 from torch.optim import lr_scheduler
 
 from lightning_lr.lengths import RunLength
@@ -73,24 +74,6 @@ def test_contract_values(schedule: Schedule, expected: dict[int, float]) -> None
 # --- closed forms written out independently -------------------------------------------------------
 
 
-def hf_wsd(step: int, *, warmup: int, stable: int, decay: int, shape: str, min_ratio: float) -> float:
-    """Hugging Face's ``get_wsd_schedule`` multiplier, phase by phase as it is written there."""
-    if step < warmup:
-        return step / max(1, warmup)
-    if step < warmup + stable:
-        return 1.0
-    if step < warmup + stable + decay:
-        progress = (step - warmup - stable) / max(1, decay)
-        if shape == "linear":
-            factor = 1.0 - progress
-        elif shape == "cosine":
-            factor = 0.5 * (1.0 + math.cos(math.pi * progress))
-        else:
-            factor = 1.0 - math.sqrt(progress)
-        return max(0.0, factor * (1.0 - min_ratio) + min_ratio)
-    return min_ratio
-
-
 @pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
 @pytest.mark.parametrize(("total", "warmup", "decay", "min_factor"), [(100, 10, 20, 0.0), (250, 0, 97, 0.1)])
 def test_wsd_after_warmup_matches_hugging_face(
@@ -99,7 +82,15 @@ def test_wsd_after_warmup_matches_hugging_face(
     schedule = WarmupStableDecay(total, warmup, decay, decay_shape=shape, min_factor=min_factor)  # type: ignore[arg-type]
     stable = total - warmup - decay
     for step in range(warmup, total + 30):
-        expected = hf_wsd(step, warmup=warmup, stable=stable, decay=decay, shape=shape, min_ratio=min_factor)
+        expected = hf_wsd(
+            step,
+            warmup=warmup,
+            stable=stable,
+            decay=decay,
+            warmup_type="linear",
+            decay_type=shape,
+            min_ratio=min_factor,
+        )
         assert schedule(step) == pytest.approx(expected, rel=1e-12, abs=1e-15), step
 
 
