@@ -113,10 +113,10 @@ def models(quick: bool) -> list[Model]:
         return [_mlp(64, 2, 64, 30, rounds=2)]
     # the small models are bound by the host's Python, whose step time varies most: more rounds
     return [
-        _resnet(80, rounds=5),
+        _resnet(80, rounds=4),
         _mlp(4096, 8, 4096, 40, rounds=2),
-        _mlp(2048, 8, 4096, 60, rounds=3),
-        _mlp(512, 4, 4096, 100, rounds=6),
+        _mlp(2048, 8, 4096, 60, rounds=2),
+        _mlp(512, 4, 4096, 100, rounds=5),
     ]
 
 
@@ -368,7 +368,7 @@ def run(quick: bool = False) -> list[str]:
         "bare + 3 callbacks that do nothing (Lightning's cost of calling the hooks of the 3 callbacks the "
         "full stack adds). Step times between CUDA events at batch starts over the timed steps, after "
         "25 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
-        "buffers), one fit per setup in each of 2-6 rounds in rotated order; x bare is the median over "
+        "buffers), one fit per setup in each of 2-5 rounds in rotated order; x bare is the median over "
         "the rounds of the setup's median step over the same round's bare median (range over rounds in "
         "brackets). Syncs counted by `torch.cuda.set_sync_debug_mode`. Targets: x bare <= 1.01, worst "
         "step <= 1.5x the bare median, <= 0.2 extra syncs per step, host RSS growth <= 10% of the "
