@@ -324,3 +324,26 @@ def test_a_snapshot_of_mixed_dtypes_restores_every_tensor_exactly(memory: str) -
     for index, saved in state.items():
         for key, value in saved.items():
             assert torch.equal(optimizer.state_dict()["state"][index][key], value), (index, key)
+
+
+def test_near_zero_losses_are_judged_against_a_floor_of_the_start_level() -> None:
+    """A classifier that has learnt its training set: a batch at 20x a 0.001 level is noise, not a blow-up."""
+    from lightning_lr.diagnose import LossLevel
+
+    stream = [max(2.0 * 0.9**step, 1e-3) for step in range(100)]  # from 2.0 down to 0.001, then flat
+    noisy = [*stream, 0.02, *stream[-5:], 0.5]
+    floored, relative = LossLevel(), LossLevel(level_floor=0.0)
+    assert [i for i, loss in enumerate(noisy) if floored.judge(loss)] == []
+    assert [i for i, loss in enumerate(noisy) if relative.judge(loss)] == [100, 106]  # the bare ratio's alarms
+    assert floored.start is not None and 1.0 < floored.start < 2.0
+    # above spike_factor x (floor x start) it is a spike again, as is any NaN
+    assert floored.judge(10.0 * 0.1 * floored.start * 1.01) and floored.judge(math.nan)
+    # the memory goes through a checkpoint as plain data
+    again = LossLevel()
+    again.load(floored.to_dict())
+    assert again == floored
+
+
+def test_level_floor_is_checked() -> None:
+    with pytest.raises(ValueError, match="`level_floor`"):
+        DivergenceGuard(level_floor=1.5)

@@ -27,7 +27,7 @@ diagnosis comes back at the next check.
 
 from lightning_lr.diagnose.actions import check_action
 from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, DiagnosisRules, Kind, Mode
-from lightning_lr.diagnose.divergence import is_divergent, update_level
+from lightning_lr.diagnose.divergence import LossLevel, is_divergent, spike_reference, update_level
 from lightning_lr.diagnose.evaluations import diagnose_evaluations
 from lightning_lr.diagnose.training import diagnose_training
 
@@ -36,10 +36,12 @@ __all__ = [
     "Diagnosis",
     "DiagnosisRules",
     "Kind",
+    "LossLevel",
     "Mode",
     "check_action",
     "diagnose_evaluations",
     "diagnose_training",
     "is_divergent",
+    "spike_reference",
     "update_level",
 ]
