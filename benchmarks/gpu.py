@@ -357,29 +357,31 @@ def table(device: torch.device, quick: bool) -> list[str]:
     ]
 
 
+METHOD = (
+    "bf16-mixed, AdamW, warmup + cosine; bare = hand-written `configure_optimizers` with torch's "
+    "`SequentialLR` + `LearningRateMonitor`; each callback alone on top of it (`LRLogger` in the "
+    "monitor's place); full stack = mixin cosine + `Warmup` + `LRLogger` + `LRDiagnostics` + "
+    "`DivergenceGuard` (defaults: checks every 10 steps, snapshots every 20 on the device); floor = "
+    "bare + 3 callbacks that do nothing (Lightning's cost of calling the hooks of the 3 callbacks the "
+    "full stack adds). Step times between CUDA events at batch starts over the timed steps, after "
+    "25 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
+    "buffers), one fit per setup in each of 2-5 rounds in rotated order; x bare is the median over "
+    "the rounds of the setup's median step over the same round's bare median (range over rounds in "
+    "brackets). Syncs counted by `torch.cuda.set_sync_debug_mode`."
+)
+TARGETS = (
+    "Targets: x bare <= 1.01, worst step <= 1.5x the bare median, <= 0.2 extra syncs per step, host "
+    "RSS growth <= 10% of the model + optimizer bytes."
+)
+
+
 def run(quick: bool = False) -> list[str]:
-    header = [
-        "## GPU cost of the callbacks",
-        "",
-        "bf16-mixed, AdamW, warmup + cosine; bare = hand-written `configure_optimizers` with torch's "
-        "`SequentialLR` + `LearningRateMonitor`; each callback alone on top of it (`LRLogger` in the "
-        "monitor's place); full stack = mixin cosine + `Warmup` + `LRLogger` + `LRDiagnostics` + "
-        "`DivergenceGuard` (defaults: checks every 10 steps, snapshots every 20 on the device); floor = "
-        "bare + 3 callbacks that do nothing (Lightning's cost of calling the hooks of the 3 callbacks the "
-        "full stack adds). Step times between CUDA events at batch starts over the timed steps, after "
-        "25 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
-        "buffers), one fit per setup in each of 2-5 rounds in rotated order; x bare is the median over "
-        "the rounds of the setup's median step over the same round's bare median (range over rounds in "
-        "brackets). Syncs counted by `torch.cuda.set_sync_debug_mode`. Targets: x bare <= 1.01, worst "
-        "step <= 1.5x the bare median, <= 0.2 extra syncs per step, host RSS growth <= 10% of the "
-        "model + optimizer bytes.",
-        "",
-    ]
+    header = ["## GPU cost of the callbacks", "", TARGETS, ""]
     if torch.cuda.is_available() and not quick:
         with quiet_lightning(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            body = table(torch.device("cuda"), quick=False)
-        KEPT.write_text("\n".join(body) + "\n")
+            body = [METHOD, "", *table(torch.device("cuda"), quick=False)]
+        KEPT.write_text("\n".join(body) + "\n")  # the method travels with the table it made
         return [*header, *body, ""]
     if quick:
         with quiet_lightning(), warnings.catch_warnings():
@@ -387,13 +389,21 @@ def run(quick: bool = False) -> list[str]:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
             return [
                 *header,
+                METHOD,
+                "",
                 "Smoke size on this machine's device (numbers mean nothing):",
                 "",
                 *table(device, True),
                 "",
             ]
     kept = KEPT.read_text().splitlines() if KEPT.exists() else ["No GPU run has been recorded yet."]
-    return [*header, "Skipped here: this machine has no CUDA device. The last GPU run:", "", *kept, ""]
+    return [
+        *header,
+        "Skipped here: this machine has no CUDA device. The last GPU run, as it described itself:",
+        "",
+        *kept,
+        "",
+    ]
 
 
 if __name__ == "__main__":
