@@ -334,7 +334,7 @@ def test_near_zero_losses_are_judged_against_a_floor_of_the_start_level() -> Non
     noisy = [*stream, 0.02, *stream[-5:], 0.5]
     floored, relative = LossLevel(), LossLevel(level_floor=0.0)
     assert [i for i, loss in enumerate(noisy) if floored.judge(loss)] == []
-    assert [i for i, loss in enumerate(noisy) if relative.judge(loss)] == [100, 106]  # the bare ratio's alarms
+    assert [i for i, loss in enumerate(noisy) if relative.judge(loss)] == [100, 106]  # bare ratio alarms
     assert floored.start is not None and 1.0 < floored.start < 2.0
     # above spike_factor x (floor x start) it is a spike again, as is any NaN
     assert floored.judge(10.0 * 0.1 * floored.start * 1.01) and floored.judge(math.nan)
