@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lightning_lr.cli import LightningLRCLI
+from lightning_lr.cli_base import LightningLRCLI
 from lightning_lr.command_parser import SubcommandParser, purpose
 from lightning_lr.finder.result import LRFinderResult
 from lightning_lr.finder.sweep import find_lr
 from lightning_lr.logs import quiet_lightning
-from lightning_lr.plot import plot_lr_plan
+from lightning_lr.plot import plot_lr_finder, plot_lr_plan, plot_search
 from lightning_lr.preview import LRPlan
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
             )
         finally:
             info.setLevel(level)
-    path = result.plot(options.output, title=f"LR range test of {type(cli.model).__name__}")
+    path = plot_lr_finder(result, options.output, title=f"LR range test of {type(cli.model).__name__}")
     for name, suggestion in result.suggestions.items():
         value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
         default = " (default)" if name == result.rule else ""
@@ -253,7 +253,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
             f"trial {result.best_number} of {len(result.trials)}); params: {result.best_params}"
         )
     output = options.output or Path(options.run_dir) / f"{options.study_name}.png"
-    path = result.plot(output, title=f"LR search: {options.study_name}")
+    path = plot_search(result, output, title=f"LR search: {options.study_name}")
     print(f"lightning-lr: study {result.study_name!r} in {result.storage_url}; plot: {path}")
     return result
 

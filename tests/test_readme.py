@@ -22,7 +22,8 @@ import pytest
 import yaml
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from lightning_lr.cli import SUBCOMMANDS, console
+from lightning_lr.cli import console
+from lightning_lr.cli_base import SUBCOMMANDS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()

@@ -19,6 +19,7 @@ from conftest import TinyRegression
 from lightning_lr import schedules
 from lightning_lr.cli import main
 from lightning_lr.commands import search_command
+from lightning_lr.plot import plot_search
 from lightning_lr.search import SearchResult, SearchSpace, TrialPruning, search_lr
 from lightning_lr.search.pruning import trial_score
 from lightning_lr.search.samplers import make_pruner, make_sampler
@@ -242,7 +243,7 @@ def test_when_every_trial_diverges_the_result_says_why_instead_of_raising(tmp_pa
     assert result.best_lr is None and result.best_params is None and result.best_value is None
     assert result.reason is not None and "diverged" in result.reason and "`lr`" in result.reason
     assert {row.state for row in result.trials} == {"PRUNED"}
-    assert result.plot(tmp_path / "none.png").stat().st_size > 5_000
+    assert plot_search(result, tmp_path / "none.png").stat().st_size > 5_000
 
 
 def test_result_table_plot_trial_files_and_progress_bar(
@@ -272,7 +273,7 @@ def test_result_table_plot_trial_files_and_progress_bar(
         "lightning-lr-search",
         "lightning-lr-search.db",
     ]
-    path = result.plot(tmp_path / "plots" / "search.png")
+    path = plot_search(result, tmp_path / "plots" / "search.png")
     assert path.stat().st_size > 10_000 and matplotlib.image.imread(path).ndim == 3
 
 

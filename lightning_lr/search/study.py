@@ -94,7 +94,8 @@ def search_lr(
     Example:
         >>> from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
         >>> result = search_lr(MNIST1DClassifier, MNIST1DDataModule(), n_trials=20)  # doctest: +SKIP
-        >>> print(result.table()); result.plot("search.png")  # doctest: +SKIP
+        >>> from lightning_lr.plot import plot_search
+        >>> print(result.table()); plot_search(result, "search.png")  # doctest: +SKIP
     """
     if isinstance(model, pl.LightningModule) or not callable(model):
         instance = isinstance(model, pl.LightningModule)
