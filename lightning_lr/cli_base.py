@@ -20,6 +20,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lr._internals import option_names
 from lightning_lr.callbacks.plan_recorder import PlanAtTrainStart
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
 from lightning_lr.cli_config import leave_out_finders, refuse_optimizer_flags
@@ -122,7 +123,7 @@ class LightningLRCLI(LightningCLI):
         try:
             super().parse_arguments(parser, args)
         except argparse.ArgumentError as error:
-            raise CommandLineError(parse_error_message(str(error), _option_names(parser, given))) from None
+            raise CommandLineError(parse_error_message(str(error), option_names(parser, given))) from None
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -181,15 +182,6 @@ class LightningLRCLI(LightningCLI):
             results = self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
             for name, value in sorted((results[0] if results else {}).items()):
                 _say(f"{name}: {value:.4f}")
-
-
-def _option_names(parser: Any, given: Sequence[str]) -> list[str]:
-    """The keys the parser (or the subcommand's parser) takes, for a "did you mean"."""
-    subcommands = getattr(parser, "_subcommands_action", None)
-    chosen = next((arg for arg in given if not arg.startswith("-")), None)
-    if subcommands is not None and chosen in getattr(subcommands, "_name_parser_map", {}):
-        parser = subcommands._name_parser_map[chosen]
-    return [str(action.dest) for action in getattr(parser, "_actions", [])]
 
 
 @rank_zero_only

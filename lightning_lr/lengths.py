@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from lightning_lr._internals import load_fit_train_data
 from lightning_lr._validate import check_int, fail
 
 if TYPE_CHECKING:
@@ -116,31 +117,6 @@ def _round_half_up(value: float) -> int:
     return math.floor(value + 0.5)
 
 
-def load_train_data(trainer: pl.Trainer) -> None:
-    """Make sure the fit's train dataloader is loaded, so its length and batch size are known.
-
-    ``estimated_stepping_batches`` loads it only when it needs the epoch length, not when
-    ``max_steps`` alone decides.
-    """
-    if trainer.train_dataloader is None:
-        trainer.fit_loop.setup_data()
-
-
-def release_train_data(trainer: pl.Trainer) -> None:
-    """Undo :func:`load_train_data`, so that Lightning loads the train data again when fit runs.
-
-    Lightning restores a resumable loader's position (``state_dict``/``load_state_dict``, e.g.
-    torchdata's ``StatefulDataLoader``) only while it loads the train data itself, after the
-    checkpoint is restored; data loaded earlier, to read the run length in ``configure_optimizers``,
-    would start the resumed epoch from its first batch. Lightning has no public way to do this.
-    """
-    loop = trainer.fit_loop
-    if loop._data_fetcher is not None:
-        loop._data_fetcher.teardown()
-        loop._data_fetcher = None
-    loop._combined_loader = None
-
-
 def run_length_from_trainer(
     trainer: pl.Trainer, *, interval: Literal["step", "epoch"] = "step", frequency: int = 1
 ) -> RunLength:
@@ -150,7 +126,7 @@ def run_length_from_trainer(
     once); with ``interval="epoch"`` it is an epoch. ``frequency`` groups that many into one.
     """
     total = trainer.estimated_stepping_batches
-    load_train_data(trainer)
+    load_fit_train_data(trainer)
     batches = trainer.num_training_batches
     per_epoch: float | None = None
     if math.isfinite(batches) and batches > 0:

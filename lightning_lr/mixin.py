@@ -10,10 +10,11 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from lightning_lr._internals import load_fit_train_data, release_fit_train_data
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
 from lightning_lr.callbacks.plateau_monitor import PlateauMonitor
 from lightning_lr.callbacks.plateau_resume import PlateauResume
-from lightning_lr.lengths import RunLength, load_train_data, release_train_data, run_length_from_trainer
+from lightning_lr.lengths import RunLength, run_length_from_trainer
 from lightning_lr.optimizers import (
     build_optimizer,
     effective_weight_decay,
@@ -71,7 +72,7 @@ class ConfigureOptimizersMixin:
             if not data_was_loaded and trainer is not None and trainer.ckpt_path is not None:
                 # the run length was read from train data loaded before the checkpoint is restored;
                 # let Lightning load it again after, with the loaders' saved state (mid-epoch resume)
-                release_train_data(trainer)
+                release_fit_train_data(trainer)
 
     def _configure_optimizers(
         self, module: pl.LightningModule, trainer: pl.Trainer | None
@@ -187,7 +188,7 @@ def _lr_scale(
             f"`lr_scaling`={settings.lr_scaling!r} needs the Trainer to know the batch size; "
             "attach the module to a Trainer (call trainer.fit)."
         )
-    load_train_data(trainer)
+    load_fit_train_data(trainer)
     batch_size = module.hparams.get("batch_size", getattr(trainer.train_dataloader, "batch_size", None))
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(
