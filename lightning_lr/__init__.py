@@ -21,6 +21,7 @@ from lightning_lr.finder import LRFinderResult, find_lr
 from lightning_lr.lengths import Length, RunLength, run_length_from_trainer
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import OPTIMIZERS
+from lightning_lr.plateau import ReduceOnPlateau
 from lightning_lr.scheduler import ScheduleLR
 from lightning_lr.settings import OptimizerSettings
 
@@ -39,6 +40,7 @@ __all__ = [
     "OptimizerMode",
     "OptimizerSettings",
     "PlateauResume",
+    "ReduceOnPlateau",
     "RunLength",
     "ScheduleLR",
     "ScheduleOverlay",

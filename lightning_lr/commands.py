@@ -169,7 +169,9 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     Workers started with the same command in the same directory join one study (SQLite under
     ``--run_dir``); each trial logs under ``<run_dir>/<study_name>/trial_<number>/``.
     """
-    from lightning_lr.search import SearchSpace, run_study  # the optional `search` extra
+    # the optional `search` extra
+    from lightning_lr.search import SearchSettings, SearchSpace, run_study
+    from lightning_lr.search.samplers import PRUNERS, SAMPLERS, listed
 
     parser = SubcommandParser(
         "search",
@@ -182,8 +184,8 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     )
     parser.add_argument("--n_trials", type=int, default=20, help="trials this worker runs")
     parser.add_argument("--storage", default=None, help="database URL (default: SQLite in --run_dir)")
-    parser.add_argument("--sampler", default="tpe", help="grid, random, tpe, gp or cmaes")
-    parser.add_argument("--pruner", default="median", help="median, hyperband or none")
+    parser.add_argument("--sampler", default="tpe", help=listed(SAMPLERS))
+    parser.add_argument("--pruner", default="median", help=listed(PRUNERS))
     parser.add_argument("--study_name", default="lightning-lr-search", help="the study to create or join")
     parser.add_argument(
         "--run_dir", default="lightning_lr_search", help="trial logs and the default database"
@@ -227,8 +229,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         print(
             "lightning-lr: the config's LRFinder is left out of the trials: each trains at the LR searched."
         )
-    result = run_study(
-        _ConfigTrial(options.config, overrides),
+    search = SearchSettings(
         space=space,
         monitor=options.monitor,
         mode=options.mode,
@@ -242,8 +243,8 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         timeout=options.timeout,
         score=options.score,
         first_lr=options.first_lr,
-        fingerprint=fingerprint,
     )
+    result = run_study(_ConfigTrial(options.config, overrides), search, fingerprint=fingerprint)
     print(result.table())
     if result.best_lr is None:
         print(f"lightning-lr: no best LR: {result.reason}")

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, TensorDataset, random_split
 from lightning_lr._validate import check_int, check_range
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import LRScaling
-from lightning_lr.schedules import ReduceOnPlateau, Schedule
+from lightning_lr.plateau import ReduceOnPlateau
+from lightning_lr.schedules import Schedule
 
 
 @functools.lru_cache(maxsize=4)

@@ -23,8 +23,9 @@ from lightning_lr.optimizers import (
     optimizer_class,
     param_groups,
 )
+from lightning_lr.plateau import ReduceOnPlateau
 from lightning_lr.scheduler import ScheduleLR
-from lightning_lr.schedules import Hold, ReduceOnPlateau, Schedule
+from lightning_lr.schedules import Hold, Schedule
 from lightning_lr.settings import OptimizerSettings
 
 

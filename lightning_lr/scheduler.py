@@ -8,7 +8,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lightning_lr._internals import with_closed_form
-from lightning_lr.schedules import Schedule, schedule_from_config
+from lightning_lr.schedules import Schedule
+from lightning_lr.settings import schedule_from_config
 
 
 @with_closed_form

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).parents[1] / "lightning_lr"
 
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_validate", "_internals", "logs")),
-    ("pure maths", ("lengths", "schedules", "schedules.*", "diagnose", "diagnose.*")),
+    ("pure maths", ("lengths", "schedules", "schedules.*", "plateau", "diagnose", "diagnose.*")),
     ("pure finder rules", ("finder.curve", "finder.rules", "finder._*")),
     ("optimizers and their settings", ("optimizers", "settings", "scheduler")),
     (

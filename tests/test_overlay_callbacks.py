@@ -15,9 +15,9 @@ from conftest import StopAt, TinyRegression
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_lr import LRLogger, ScheduleOverlay, WarmRestarts, Warmup
+from lightning_lr import LRLogger, ReduceOnPlateau, ScheduleOverlay, WarmRestarts, Warmup
 from lightning_lr.callbacks._overlay import own_lrs, restore_lr, scale_lr, scale_own_lrs
-from lightning_lr.schedules import CosineDecay, CosineRestarts, ReduceOnPlateau
+from lightning_lr.schedules import CosineDecay, CosineRestarts
 from lightning_lr.schedules.warmup import warmup_ramp
 
 LR = 0.05

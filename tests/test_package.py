@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lightning_lr
 from lightning_lr import schedules
 
@@ -55,3 +57,15 @@ def test_importing_the_package_loads_no_plotting_or_demo_and_keeps_torch_state()
         "assert torch.get_num_threads() == before"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reduce_on_plateau_lives_at_the_top_and_its_old_path_warns() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lightning_lr.ReduceOnPlateau().to_config()["class_path"] == "lightning_lr.ReduceOnPlateau"
+    assert "ReduceOnPlateau" not in schedules.SCHEDULES and "ReduceOnPlateau" not in schedules.__all__
+    with pytest.warns(DeprecationWarning, match="lightning_lr.ReduceOnPlateau"):
+        old = schedules.ReduceOnPlateau
+    assert old is lightning_lr.ReduceOnPlateau

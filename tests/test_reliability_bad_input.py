@@ -25,6 +25,7 @@ from lightning_lr import (
     LRFinder,
     LRLogger,
     OptimizerSettings,
+    ReduceOnPlateau,
     ScheduleOverlay,
     WarmRestarts,
     Warmup,
@@ -32,9 +33,10 @@ from lightning_lr import (
 )
 from lightning_lr.cli import main
 from lightning_lr.schedules import Constant as ConstantSchedule
-from lightning_lr.schedules import CosineDecay, Join, OneCycle, ReduceOnPlateau, schedule_from_config
+from lightning_lr.schedules import CosineDecay, Join, OneCycle
 from lightning_lr.schedules import Warmup as WarmupSchedule
 from lightning_lr.search import SearchSpace, search_lr
+from lightning_lr.settings import schedule_from_config
 
 NAN, INF = math.nan, math.inf
 V, T = ValueError, TypeError

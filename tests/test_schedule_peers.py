@@ -39,8 +39,8 @@ from lightning_lr.schedules import (
     OneCycle,
     Warmup,
     WarmupStableDecay,
-    schedule_from_config,
 )
+from lightning_lr.settings import schedule_from_config
 
 PROPERTY = settings(deadline=None, max_examples=60)
 

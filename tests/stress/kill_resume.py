@@ -129,7 +129,7 @@ PLATEAU = Scenario(
         "lr": 0.05,
         "interval": "epoch",
         "schedule": {
-            "class_path": "lightning_lr.schedules.ReduceOnPlateau",
+            "class_path": "lightning_lr.ReduceOnPlateau",
             "init_args": {"factor": 0.5, "patience": 0, "cooldown": 2, "threshold": 0.3},
         },
         "faults": {21: 100.0},
