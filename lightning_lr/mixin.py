@@ -14,7 +14,7 @@ from lightning_lr._internals import load_fit_train_data, release_fit_train_data
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
 from lightning_lr.callbacks.plateau_monitor import PlateauMonitor
 from lightning_lr.callbacks.plateau_resume import PlateauResume
-from lightning_lr.lengths import RunLength, run_length_from_trainer
+from lightning_lr.lengths import RunLength, cadence, run_length_from_trainer
 from lightning_lr.optimizers import (
     build_optimizer,
     effective_weight_decay,
@@ -98,11 +98,9 @@ class ConfigureOptimizersMixin:
         self.scheduler_step_every = 1
         if settings.schedule is None:
             return {"optimizer": optimizer}
-        scheduler, frequency = _build_scheduler(settings, optimizer, trainer)
-        if settings.interval == "step" and not isinstance(scheduler, ScheduleLR):
-            # Lightning counts `frequency` in batches and restarts the count each epoch;
-            # lr_scheduler_step counts optimizer steps instead.
-            self.scheduler_step_every, frequency = settings.frequency, 1
+        scheduler = _build_scheduler(settings, optimizer, trainer)
+        steps = cadence(settings.interval, settings.frequency, closed_form=isinstance(scheduler, ScheduleLR))
+        self.scheduler_step_every, frequency = steps.step_every, steps.lightning_frequency
         return {  # type: ignore[return-value]
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -227,22 +225,23 @@ def _log_scaled_lr(
 
 def _build_scheduler(
     settings: OptimizerSettings, optimizer: Optimizer, trainer: pl.Trainer | None
-) -> tuple[LRScheduler | ReduceLROnPlateau, int]:
-    """The scheduler and the ``frequency`` to hand Lightning."""
+) -> LRScheduler | ReduceLROnPlateau:
+    """The scheduler (its cadence: :func:`~lightning_lr.lengths.cadence`)."""
     schedule = settings.schedule
     if isinstance(schedule, ReduceOnPlateau):
-        return ReduceLROnPlateau(optimizer, **schedule.torch_kwargs()), settings.frequency
+        return ReduceLROnPlateau(optimizer, **schedule.torch_kwargs())
     if isinstance(schedule, Schedule):
         run: RunLength | None = None
         if settings.interval == "step":
-            if settings.frequency > 1:
-                schedule = Hold(schedule, settings.frequency)
+            hold = cadence("step", settings.frequency, closed_form=True).hold
+            if hold > 1:
+                schedule = Hold(schedule, hold)
             if trainer is not None:
                 run = run_length_from_trainer(trainer, interval="step")
-            return ScheduleLR(optimizer, schedule.resolve(run)), 1
+            return ScheduleLR(optimizer, schedule.resolve(run))
         if trainer is not None:
             run = run_length_from_trainer(trainer, interval="epoch", frequency=settings.frequency)
-        return ScheduleLR(optimizer, schedule.resolve(run)), settings.frequency
+        return ScheduleLR(optimizer, schedule.resolve(run))
     if schedule is None or not callable(schedule):
         raise TypeError(f"`schedule` cannot build a scheduler from {schedule!r}.")
     scheduler = schedule(optimizer)
@@ -257,4 +256,4 @@ def _build_scheduler(
             f"`interval`='step' with ReduceLROnPlateau on `monitor`={settings.monitor!r}: use "
             "interval='epoch', so the plateau is checked after each validation."
         )
-    return scheduler, settings.frequency
+    return scheduler

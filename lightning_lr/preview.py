@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.types import LRSchedulerConfig
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from lightning_lr.lengths import scheduler_steps_before
 from lightning_lr.scheduler import ScheduleLR
 
 
@@ -56,7 +57,13 @@ def plan_lrs(
         return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
     scheduler = scheduler_config.scheduler
     taken = [
-        _scheduler_steps_before(k, scheduler_config, steps_per_epoch) // step_every
+        scheduler_steps_before(
+            k,
+            interval=scheduler_config.interval,  # type: ignore[arg-type]
+            frequency=scheduler_config.frequency,
+            steps_per_epoch=steps_per_epoch,
+            step_every=step_every,
+        )
         for k in range(total_steps)
     ]
     if isinstance(scheduler, ScheduleLR):
@@ -71,15 +78,6 @@ def plan_lrs(
         )
         return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
     return LRPlan(names, _stepped_copy(scheduler, taken), steps_per_epoch, notes)
-
-
-def _scheduler_steps_before(step: int, config: LRSchedulerConfig, steps_per_epoch: float | None) -> int:
-    """How many times Lightning has stepped the scheduler before optimizer step ``step``."""
-    if config.interval == "step":
-        return step // config.frequency
-    if steps_per_epoch is None:
-        return 0
-    return int(step // steps_per_epoch) // config.frequency
 
 
 def _stepped_copy(scheduler: LRScheduler, taken: list[int]) -> list[list[float]]:

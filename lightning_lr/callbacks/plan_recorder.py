@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 from typing_extensions import override
 
 from lightning_lr.callbacks.overlay import ScheduleOverlay
+from lightning_lr.lengths import steps_per_epoch
 from lightning_lr.preview import LRPlan, plan_lrs
 
 
@@ -18,8 +19,7 @@ def plan_from_trainer(trainer: pl.Trainer, total_steps: int | None = None) -> LR
     optimizer = trainer.optimizers[0]
     config = next((c for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer), None)
     steps = total_steps if total_steps is not None else int(trainer.estimated_stepping_batches)
-    batches = trainer.num_training_batches
-    per_epoch = None if batches == float("inf") else -(-int(batches) // trainer.accumulate_grad_batches)
+    per_epoch = steps_per_epoch(trainer)
     every = int(getattr(trainer.lightning_module, "scheduler_step_every", 1))
     plan = plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch, step_every=every)
     overlays = [c for c in trainer.callbacks if isinstance(c, ScheduleOverlay)]  # type: ignore[attr-defined]
