@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, LRFinder, LRFinderResult, LRLogger, Warmup
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRFinder, LRFinderResult, LRLogger, LRWarmup
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import CosineDecay
 
@@ -57,7 +57,7 @@ def main(out: Path) -> None:
         strategy="ddp",
         max_steps=24,
         logger=CSVLogger(out, name="logs"),
-        callbacks=[Warmup(5), diagnostics, measuring, guard, LRLogger()],
+        callbacks=[LRWarmup(5), diagnostics, measuring, guard, LRLogger()],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,

@@ -104,7 +104,7 @@ RESTARTS = Scenario(
     name="restarts",
     max_steps=48,
     callbacks=[
-        {"class_path": "lightning_lr.Warmup", "init_args": {"warmup_steps": 6}},
+        {"class_path": "lightning_lr.LRWarmup", "init_args": {"warmup_steps": 6}},
         {"class_path": "lightning_lr.WarmRestarts", "init_args": {"cycle_steps": 10, "cycle_mult": 1.5}},
         _diagnostics(2),
         {"class_path": "lightning_lr.DivergenceGuard", "init_args": {"snapshot_every": 5, "warmup_steps": 2}},
@@ -121,7 +121,7 @@ PLATEAU = Scenario(
     name="plateau",
     max_steps=64,
     callbacks=[
-        {"class_path": "lightning_lr.Warmup", "init_args": {"warmup_steps": 8}},
+        {"class_path": "lightning_lr.LRWarmup", "init_args": {"warmup_steps": 8}},
         _diagnostics(2),
         {"class_path": "lightning_lr.DivergenceGuard", "init_args": {"snapshot_every": 4, "warmup_steps": 2}},
     ],
