@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_lr import LRLogger, LRWarmup, ReduceOnPlateau, ScheduleOverlay, WarmRestarts
-from lightning_lr.callbacks._overlay import own_lrs, restore_lr, scale_lr, scale_own_lrs
+from lightning_lr.callbacks._lr_state import lr_state, own_lrs, restore_lr, scale_lr, scale_own_lrs
 from lightning_lr.schedules import CosineDecay, CosineRestarts
 from lightning_lr.schedules.warmup import warmup_ramp
 
@@ -348,3 +348,18 @@ def test_warm_restarts_over_a_third_of_the_run_tile_it(make_trainer: MakeTrainer
     model = fit(make_trainer, [restarts], steps=32)
     assert [step for step, _ in restarts.restarts] == [10, 21]  # cycles of 10, 11 and 11 steps
     assert first(model)[31] == pytest.approx(LR * CosineRestarts(11)(10), rel=1e-12)  # the floor's edge
+
+
+def test_the_lr_state_is_one_object_per_optimizer_and_goes_with_it() -> None:
+    import gc
+    import weakref
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    state = lr_state(optimizer)
+    assert lr_state(optimizer) is state
+    scale_lr(optimizer, "warmup", 0.5)  # the overlay and ...
+    assert state.own_lrs == [1.0] and state.factors == {"warmup": 0.5}
+    gone = weakref.ref(state)
+    del optimizer, state
+    gc.collect()
+    assert gone() is None  # ... everything kept about the optimizer goes with it

@@ -13,7 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import override
 
 from lightning_lr._validate import check_int, fail
-from lightning_lr.callbacks._adjust import scale_lrs
+from lightning_lr.callbacks._lr_state import scale_lrs
 from lightning_lr.finder.result import FinderSettings, LRFinderResult, SweepMode, report
 from lightning_lr.finder.sweep import range_test
 
