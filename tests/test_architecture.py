@@ -26,7 +26,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("figures", ("plot",)),
     ("callbacks", ("callbacks", "callbacks.*")),
     ("mixin", ("mixin",)),
-    ("demo models", ("demo", "demo_images")),
+    ("demo and example support", ("demo", "demo.*")),
     ("command line", ("cli_errors", "cli_config", "cli_base", "command_parser", "commands", "cli")),
     ("face", ("",)),
 ]
