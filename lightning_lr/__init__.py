@@ -25,7 +25,7 @@ from lightning_lr.lengths import Length, RunLength, run_length_from_trainer
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import OPTIMIZERS
 from lightning_lr.plateau import ReduceOnPlateau
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.settings import OptimizerSettings
 
 __version__ = "0.1.0"

@@ -24,7 +24,7 @@ from lightning_lr.optimizers import (
     param_groups,
 )
 from lightning_lr.plateau import ReduceOnPlateau
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import Hold, Schedule
 from lightning_lr.settings import OptimizerSettings
 

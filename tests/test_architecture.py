@@ -18,7 +18,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_validate", "_internals", "logs")),
     ("pure maths", ("lengths", "schedules", "schedules.*", "plateau", "diagnose", "diagnose.*")),
     ("pure finder rules", ("finder.curve", "finder.rules", "finder._*")),
-    ("optimizers and their settings", ("optimizers", "settings", "scheduler")),
+    ("optimizers and their settings", ("optimizers", "settings", "schedule_lr")),
     (
         "engines and their results",
         ("finder", "finder.result", "finder.sweep", "search", "search.*", "preview", "checkpoint_io"),

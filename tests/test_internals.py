@@ -20,7 +20,7 @@ from torch.optim.lr_scheduler import LRScheduler, SequentialLR
 from tqdm import tqdm
 
 from lightning_lr import _internals
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import CosineDecay
 
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
 from lightning_lr.lengths import RunLength
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,

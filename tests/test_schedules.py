@@ -19,7 +19,7 @@ from torch.optim import lr_scheduler
 
 from lightning_lr import ReduceOnPlateau
 from lightning_lr.lengths import RunLength
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,

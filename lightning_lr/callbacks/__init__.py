@@ -1,4 +1,8 @@
-"""Trainer callbacks of lightning_lr."""
+"""Trainer callbacks of lightning_lr, one module each.
+
+Their one public path is the package face: ``from lightning_lr import LRLogger``, and
+``class_path: lightning_lr.LRLogger`` in a config.
+"""
 
 import warnings
 from typing import Any
@@ -37,3 +41,4 @@ __all__ = [
     "ScheduleOverlay",
     "WarmRestarts",
 ]
+"""What the face re-exports (``lightning_lr.<Name>`` is where they are documented and configured)."""

@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 from lightning_lr._validate import check_choice, fail
 from lightning_lr.callbacks.overlay import ScheduleOverlay
 from lightning_lr.lengths import Length, check_length
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import Constant, Schedule, Warmup
 from lightning_lr.schedules.warmup import check_warmup_shape
 

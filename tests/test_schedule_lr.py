@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lightning_lr import ReduceOnPlateau
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,
