@@ -336,7 +336,7 @@ CONFIG_CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "mnist1d.yaml": lambda c: (
         _init_args(c)["optimizer"] == "adamw"
         and _schedule(c)[0].endswith("CosineDecay")
-        and {"Warmup", "LRLogger", "LRDiagnostics"} <= set(_callbacks(c))
+        and {"LRWarmup", "LRLogger", "LRDiagnostics"} <= set(_callbacks(c))
     ),
     "mnist1d_onecycle.yaml": lambda c: _schedule(c)[0].endswith("OneCycle"),
     "mnist1d_wsd.yaml": lambda c: (
