@@ -35,6 +35,7 @@ from benchmarks._common import WORKERS, interleaved, quiet, run_all
 from benchmarks._tasks import DIGITS, MNIST1D, Task, quiet_trainer, train_and_test
 from lightning_lr.demo import make_mnist1d
 from lightning_lr.finder import RULES, LRFinderResult, find_lr
+from lightning_lr.plot import plot_lr_finder
 from lightning_lr.schedules import CosineDecay, OneCycle, Schedule, Warmup
 
 MIN_LR, MAX_LR = 1e-7, 10.0
@@ -201,7 +202,8 @@ def sweep_task(task: Task, budget: Budget, out_dir: Path) -> TaskResult:
         result.suggestions[seed] = suggestions_of(sweep, lightnings(task, seed, budget.num_steps))
         if seed == budget.seeds[0]:
             slug = task.name.lower().replace("-", "")
-            sweep.plot(out_dir / f"finder_curve_{slug}.png", title=f"find_lr on {task.name}, seed {seed}")
+            title = f"find_lr on {task.name}, seed {seed}"
+            plot_lr_finder(sweep, out_dir / f"finder_curve_{slug}.png", title=title)
     return result
 
 

@@ -51,7 +51,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_lr import ConfigureOptimizersMixin, DivergenceGuard, LRDiagnostics, LRLogger
-from lightning_lr import Warmup as WarmupCallback
+from lightning_lr import LRWarmup as WarmupCallback
 from lightning_lr.logs import quiet_lightning
 from lightning_lr.schedules import CosineDecay
 

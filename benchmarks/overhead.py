@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks._common import interleaved
 from lightning_lr import ConfigureOptimizersMixin, DivergenceGuard, LRDiagnostics, LRLogger, ScheduleLR
-from lightning_lr import Warmup as WarmupCallback
+from lightning_lr import LRWarmup as WarmupCallback
 from lightning_lr.schedules import CosineDecay, Warmup
 
 WARMUP, TOTAL = 100, 2000

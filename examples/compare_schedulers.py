@@ -27,15 +27,15 @@ from lightning.pytorch.loggers import CSVLogger
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lightning_lr import LRLogger
-from lightning_lr.demo_images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
-from lightning_lr.logs import NOISY_WARNINGS, quiet_lightning, read_metrics, series
+from lightning_lr import LRLogger, ReduceOnPlateau
+from lightning_lr.demo.images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
+from lightning_lr.demo.logs import read_metrics, series
+from lightning_lr.logs import NOISY_WARNINGS, quiet_lightning
 from lightning_lr.schedules import (
     CosineDecay,
     Cyclic,
     ExponentialDecay,
     OneCycle,
-    ReduceOnPlateau,
     StepDecay,
 )
 

@@ -31,8 +31,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lightning_lr import LRDiagnostics
-from lightning_lr.demo_images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
-from lightning_lr.logs import NOISY_WARNINGS, quiet_lightning, read_metrics, series
+from lightning_lr.demo.images import DigitsDataModule, ImageClassifier, TorchvisionDataModule
+from lightning_lr.demo.logs import read_metrics, series
+from lightning_lr.logs import NOISY_WARNINGS, quiet_lightning
 
 LEARNING_RATES = (1e-1, 1e-3, 3e-4, 6.25e-5)
 

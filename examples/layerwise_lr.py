@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lightning_lr import LRLogger
-from lightning_lr.demo_images import DigitsDataModule, ImageClassifier
+from lightning_lr.demo.images import DigitsDataModule, ImageClassifier
 from lightning_lr.schedules import CosineDecay, Warmup
 
 PEAK_LR = 3e-3

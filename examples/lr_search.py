@@ -33,6 +33,7 @@ import optuna
 import torch
 
 from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
+from lightning_lr.plot import plot_search
 from lightning_lr.schedules import CosineDecay
 from lightning_lr.search import SearchResult, SearchSpace, search_lr
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"no best LR: {result.reason}")
     else:
         print(f"best LR: {result.best_lr:.3g} (trial {result.best_number}, val_loss {result.best_value:.4f})")
-    figure = result.plot(out / "lr_search.png", title="LR search, two workers")
+    figure = plot_search(result, out / "lr_search.png", title="LR search, two workers")
     print(f"figure: {figure}")
     return {"result": result, "ran_by": ran_by}
 

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
-from lightning_lr import ConfigureOptimizersMixin, LRDiagnostics, LRFinder, LRLogger, Warmup
+from lightning_lr import ConfigureOptimizersMixin, LRDiagnostics, LRFinder, LRLogger, LRWarmup
 from lightning_lr.demo import MNIST1DDataModule
 from lightning_lr.schedules import CosineDecay, Schedule
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trainer = pl.Trainer(
         max_epochs=args.max_epochs,
         limit_train_batches=args.limit_train_batches,
-        callbacks=[finder, Warmup(warmup_steps=0.05), LRLogger(), diagnostics],
+        callbacks=[finder, LRWarmup(warmup_steps=0.05), LRLogger(), diagnostics],
         logger=CSVLogger(out, name="", version=""),
         log_every_n_steps=1,
         enable_checkpointing=False,

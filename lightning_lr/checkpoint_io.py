@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from typing_extensions import override
+
+from lightning_lr._internals import CheckpointPath
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -34,7 +35,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     @override
     def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
+        self, checkpoint: dict[str, Any], path: CheckpointPath, storage_options: Any | None = None
     ) -> None:
         if "://" in str(path):
             super().save_checkpoint(checkpoint, path, storage_options)

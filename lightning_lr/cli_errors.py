@@ -190,9 +190,9 @@ def _unknown_init_arg(path: str, class_path: str, name: str) -> str:
 
 def _unknown_class(path: str, value: str, subtypes: str) -> str:
     if "lightning_lr.schedules" in subtypes:
-        from lightning_lr.schedules import SCHEDULES
+        from lightning_lr.settings import SCHEDULE_CLASSES
 
-        names = list(SCHEDULES)
+        names = list(SCHEDULE_CLASSES)
         example = (
             f'--{path}=\'{{"class_path": "CosineDecay", "init_args": {{"total_steps": 1.0}}}}\''
             if path

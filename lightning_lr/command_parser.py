@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import NoReturn
 
-from lightning_lr.cli import SUBCOMMANDS, normalize_flags, plain
+from lightning_lr.cli_base import SUBCOMMANDS, normalize_flags, plain
 from lightning_lr.cli_errors import CommandLineError, did_you_mean
 
 CONFIG_SECTIONS = ("seed_everything", "trainer", "model", "data", "lr_plot", "test_after_fit")

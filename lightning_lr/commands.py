@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lightning_lr.cli import LightningLRCLI
+from lightning_lr.cli_base import LightningLRCLI
 from lightning_lr.command_parser import SubcommandParser, purpose
 from lightning_lr.finder.result import LRFinderResult
 from lightning_lr.finder.sweep import find_lr
 from lightning_lr.logs import quiet_lightning
-from lightning_lr.plot import plot_lr_plan
+from lightning_lr.plot import plot_lr_finder, plot_lr_plan, plot_search
 from lightning_lr.preview import LRPlan
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
             )
         finally:
             info.setLevel(level)
-    path = result.plot(options.output, title=f"LR range test of {type(cli.model).__name__}")
+    path = plot_lr_finder(result, options.output, title=f"LR range test of {type(cli.model).__name__}")
     for name, suggestion in result.suggestions.items():
         value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
         default = " (default)" if name == result.rule else ""
@@ -169,7 +169,9 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     Workers started with the same command in the same directory join one study (SQLite under
     ``--run_dir``); each trial logs under ``<run_dir>/<study_name>/trial_<number>/``.
     """
-    from lightning_lr.search import SearchSpace, run_study  # the optional `search` extra
+    # the optional `search` extra
+    from lightning_lr.search import SearchSettings, SearchSpace, run_study
+    from lightning_lr.search.samplers import PRUNERS, SAMPLERS, listed
 
     parser = SubcommandParser(
         "search",
@@ -182,8 +184,8 @@ def search_command(argv: Sequence[str]) -> SearchResult:
     )
     parser.add_argument("--n_trials", type=int, default=20, help="trials this worker runs")
     parser.add_argument("--storage", default=None, help="database URL (default: SQLite in --run_dir)")
-    parser.add_argument("--sampler", default="tpe", help="grid, random, tpe, gp or cmaes")
-    parser.add_argument("--pruner", default="median", help="median, hyperband or none")
+    parser.add_argument("--sampler", default="tpe", help=listed(SAMPLERS))
+    parser.add_argument("--pruner", default="median", help=listed(PRUNERS))
     parser.add_argument("--study_name", default="lightning-lr-search", help="the study to create or join")
     parser.add_argument(
         "--run_dir", default="lightning_lr_search", help="trial logs and the default database"
@@ -227,8 +229,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         print(
             "lightning-lr: the config's LRFinder is left out of the trials: each trains at the LR searched."
         )
-    result = run_study(
-        _ConfigTrial(options.config, overrides),
+    search = SearchSettings(
         space=space,
         monitor=options.monitor,
         mode=options.mode,
@@ -242,8 +243,8 @@ def search_command(argv: Sequence[str]) -> SearchResult:
         timeout=options.timeout,
         score=options.score,
         first_lr=options.first_lr,
-        fingerprint=fingerprint,
     )
+    result = run_study(_ConfigTrial(options.config, overrides), search, fingerprint=fingerprint)
     print(result.table())
     if result.best_lr is None:
         print(f"lightning-lr: no best LR: {result.reason}")
@@ -253,7 +254,7 @@ def search_command(argv: Sequence[str]) -> SearchResult:
             f"trial {result.best_number} of {len(result.trials)}); params: {result.best_params}"
         )
     output = options.output or Path(options.run_dir) / f"{options.study_name}.png"
-    path = result.plot(output, title=f"LR search: {options.study_name}")
+    path = plot_search(result, output, title=f"LR search: {options.study_name}")
     print(f"lightning-lr: study {result.study_name!r} in {result.storage_url}; plot: {path}")
     return result
 

@@ -8,7 +8,8 @@ A length is written one of three ways:
 * ``str`` — ``"3 epochs"`` (``"1 epoch"``, ``"0.5 epochs"``) or ``"120 steps"``.
 
 Everything is turned into integer steps here and nowhere else, against a :class:`RunLength`
-that :func:`run_length_from_trainer` reads from a real ``Trainer``.
+that :func:`run_length_from_trainer` reads from a real ``Trainer``. The cadence of a scheduler
+(how often it steps, and who counts: Lightning, a ``Hold`` or the mixin) is decided here too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from lightning_lr._internals import load_fit_train_data
 from lightning_lr._validate import check_int, fail
 
 if TYPE_CHECKING:
@@ -116,31 +118,6 @@ def _round_half_up(value: float) -> int:
     return math.floor(value + 0.5)
 
 
-def load_train_data(trainer: pl.Trainer) -> None:
-    """Make sure the fit's train dataloader is loaded, so its length and batch size are known.
-
-    ``estimated_stepping_batches`` loads it only when it needs the epoch length, not when
-    ``max_steps`` alone decides.
-    """
-    if trainer.train_dataloader is None:
-        trainer.fit_loop.setup_data()
-
-
-def release_train_data(trainer: pl.Trainer) -> None:
-    """Undo :func:`load_train_data`, so that Lightning loads the train data again when fit runs.
-
-    Lightning restores a resumable loader's position (``state_dict``/``load_state_dict``, e.g.
-    torchdata's ``StatefulDataLoader``) only while it loads the train data itself, after the
-    checkpoint is restored; data loaded earlier, to read the run length in ``configure_optimizers``,
-    would start the resumed epoch from its first batch. Lightning has no public way to do this.
-    """
-    loop = trainer.fit_loop
-    if loop._data_fetcher is not None:
-        loop._data_fetcher.teardown()
-        loop._data_fetcher = None
-    loop._combined_loader = None
-
-
 def run_length_from_trainer(
     trainer: pl.Trainer, *, interval: Literal["step", "epoch"] = "step", frequency: int = 1
 ) -> RunLength:
@@ -150,11 +127,7 @@ def run_length_from_trainer(
     once); with ``interval="epoch"`` it is an epoch. ``frequency`` groups that many into one.
     """
     total = trainer.estimated_stepping_batches
-    load_train_data(trainer)
-    batches = trainer.num_training_batches
-    per_epoch: float | None = None
-    if math.isfinite(batches) and batches > 0:
-        per_epoch = float(math.ceil(batches / trainer.accumulate_grad_batches))
+    per_epoch = steps_per_epoch(trainer)
     total_steps = int(total) if math.isfinite(total) else None
     if interval == "epoch":
         if per_epoch is None or total_steps is None:
@@ -163,3 +136,62 @@ def run_length_from_trainer(
             total_steps = math.ceil(total_steps / per_epoch)
         per_epoch = 1.0
     return RunLength(total_steps, per_epoch).scaled(frequency)
+
+
+def steps_per_epoch(trainer: pl.Trainer) -> float | None:
+    """Optimizer steps in one training epoch (gradient accumulation counts once); ``None`` when the
+    train data has no length (or none at all). Loads the train data when the fit has not yet."""
+    load_fit_train_data(trainer)
+    batches = trainer.num_training_batches
+    if math.isfinite(batches) and batches > 0:
+        return float(math.ceil(batches / trainer.accumulate_grad_batches))
+    return None
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often a scheduler steps, and who counts the optimizer steps or epochs in between.
+
+    Lightning counts a step-interval ``frequency`` in batches and restarts the count each epoch, so
+    with ``interval="step"`` it is handed ``frequency=1``: a closed-form schedule holds each value
+    for ``hold`` optimizer steps instead (a ``Hold``), and any other scheduler is stepped on every
+    ``step_every``-th of Lightning's calls (the mixin's ``lr_scheduler_step``). With
+    ``interval="epoch"`` Lightning's own ``frequency`` counts epochs.
+
+    Args:
+        hold: optimizer steps a closed-form schedule holds each value (1: none).
+        lightning_frequency: the ``frequency`` handed to Lightning, in its ``interval``.
+        step_every: Lightning's scheduler calls that make one real step.
+    """
+
+    hold: int = 1
+    lightning_frequency: int = 1
+    step_every: int = 1
+
+
+def cadence(interval: Literal["step", "epoch"], frequency: int, *, closed_form: bool) -> Cadence:
+    """The :class:`Cadence` of a scheduler stepped every ``frequency`` intervals."""
+    if interval == "epoch":
+        return Cadence(lightning_frequency=frequency)
+    return Cadence(hold=frequency) if closed_form else Cadence(step_every=frequency)
+
+
+def scheduler_steps_before(
+    step: int,
+    *,
+    interval: Literal["step", "epoch"],
+    frequency: int,
+    steps_per_epoch: float | None,
+    step_every: int = 1,
+) -> int:
+    """How many times a scheduler has really stepped before optimizer step ``step``.
+
+    Lightning calls it every ``frequency`` optimizer steps or epochs (``interval``); ``step_every``
+    of those calls make one real step (:class:`Cadence`). An epoch-interval scheduler never steps
+    when the epoch length is unknown.
+    """
+    if interval == "step":
+        return step // frequency // step_every
+    if steps_per_epoch is None:
+        return 0
+    return int(step // steps_per_epoch) // frequency // step_every

@@ -1,13 +1,11 @@
-"""Reading a run's logs back, and muting Lightning's banners around runs that print their own lines."""
+"""Muting Lightning's banners around runs that print their own lines."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 DEPRECATION_NOISE: tuple[str, ...] = (".*LeafSpec.*is deprecated.*",)
 """Deprecation warnings that Lightning's own code raises in torch, which a user can do nothing about."""
@@ -18,18 +16,6 @@ worker processes, and a deprecation inside Lightning itself."""
 
 PROMOTION = "💡 Tip:"
 """How Lightning's advertisements for its cloud services start."""
-
-
-def read_metrics(path: str | Path) -> list[dict[str, float]]:
-    """The rows of a CSVLogger's ``metrics.csv`` (``LRLogger``'s and ``self.log``'s), empty cells left out."""
-    with Path(path).open() as file:
-        return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(file)]
-
-
-def series(rows: Sequence[dict[str, float]], key: str, *, by: str = "step") -> tuple[list[int], list[float]]:
-    """The values logged under ``key``, and the ``step`` (or ``epoch``) each was logged at."""
-    logged = [(int(row[by]), row[key]) for row in rows if key in row]
-    return [at for at, _ in logged], [value for _, value in logged]
 
 
 @contextlib.contextmanager

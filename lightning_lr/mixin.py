@@ -10,10 +10,11 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from lightning_lr._internals import load_fit_train_data, release_fit_train_data
 from lightning_lr.callbacks.optimizer_mode import OptimizerMode
 from lightning_lr.callbacks.plateau_monitor import PlateauMonitor
 from lightning_lr.callbacks.plateau_resume import PlateauResume
-from lightning_lr.lengths import RunLength, load_train_data, release_train_data, run_length_from_trainer
+from lightning_lr.lengths import RunLength, cadence, run_length_from_trainer
 from lightning_lr.optimizers import (
     build_optimizer,
     effective_weight_decay,
@@ -22,8 +23,9 @@ from lightning_lr.optimizers import (
     optimizer_class,
     param_groups,
 )
-from lightning_lr.scheduler import ScheduleLR
-from lightning_lr.schedules import Hold, ReduceOnPlateau, Schedule
+from lightning_lr.plateau import ReduceOnPlateau
+from lightning_lr.schedule_lr import ScheduleLR
+from lightning_lr.schedules import Hold, Schedule
 from lightning_lr.settings import OptimizerSettings
 
 
@@ -71,7 +73,7 @@ class ConfigureOptimizersMixin:
             if not data_was_loaded and trainer is not None and trainer.ckpt_path is not None:
                 # the run length was read from train data loaded before the checkpoint is restored;
                 # let Lightning load it again after, with the loaders' saved state (mid-epoch resume)
-                release_train_data(trainer)
+                release_fit_train_data(trainer)
 
     def _configure_optimizers(
         self, module: pl.LightningModule, trainer: pl.Trainer | None
@@ -96,11 +98,9 @@ class ConfigureOptimizersMixin:
         self.scheduler_step_every = 1
         if settings.schedule is None:
             return {"optimizer": optimizer}
-        scheduler, frequency = _build_scheduler(settings, optimizer, trainer)
-        if settings.interval == "step" and not isinstance(scheduler, ScheduleLR):
-            # Lightning counts `frequency` in batches and restarts the count each epoch;
-            # lr_scheduler_step counts optimizer steps instead.
-            self.scheduler_step_every, frequency = settings.frequency, 1
+        scheduler = _build_scheduler(settings, optimizer, trainer)
+        steps = cadence(settings.interval, settings.frequency, closed_form=isinstance(scheduler, ScheduleLR))
+        self.scheduler_step_every, frequency = steps.step_every, steps.lightning_frequency
         return {  # type: ignore[return-value]
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -187,7 +187,7 @@ def _lr_scale(
             f"`lr_scaling`={settings.lr_scaling!r} needs the Trainer to know the batch size; "
             "attach the module to a Trainer (call trainer.fit)."
         )
-    load_train_data(trainer)
+    load_fit_train_data(trainer)
     batch_size = module.hparams.get("batch_size", getattr(trainer.train_dataloader, "batch_size", None))
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(
@@ -225,22 +225,23 @@ def _log_scaled_lr(
 
 def _build_scheduler(
     settings: OptimizerSettings, optimizer: Optimizer, trainer: pl.Trainer | None
-) -> tuple[LRScheduler | ReduceLROnPlateau, int]:
-    """The scheduler and the ``frequency`` to hand Lightning."""
+) -> LRScheduler | ReduceLROnPlateau:
+    """The scheduler (its cadence: :func:`~lightning_lr.lengths.cadence`)."""
     schedule = settings.schedule
     if isinstance(schedule, ReduceOnPlateau):
-        return ReduceLROnPlateau(optimizer, **schedule.torch_kwargs()), settings.frequency
+        return ReduceLROnPlateau(optimizer, **schedule.torch_kwargs())
     if isinstance(schedule, Schedule):
         run: RunLength | None = None
         if settings.interval == "step":
-            if settings.frequency > 1:
-                schedule = Hold(schedule, settings.frequency)
+            hold = cadence("step", settings.frequency, closed_form=True).hold
+            if hold > 1:
+                schedule = Hold(schedule, hold)
             if trainer is not None:
                 run = run_length_from_trainer(trainer, interval="step")
-            return ScheduleLR(optimizer, schedule.resolve(run)), 1
+            return ScheduleLR(optimizer, schedule.resolve(run))
         if trainer is not None:
             run = run_length_from_trainer(trainer, interval="epoch", frequency=settings.frequency)
-        return ScheduleLR(optimizer, schedule.resolve(run)), settings.frequency
+        return ScheduleLR(optimizer, schedule.resolve(run))
     if schedule is None or not callable(schedule):
         raise TypeError(f"`schedule` cannot build a scheduler from {schedule!r}.")
     scheduler = schedule(optimizer)
@@ -255,4 +256,4 @@ def _build_scheduler(
             f"`interval`='step' with ReduceLROnPlateau on `monitor`={settings.monitor!r}: use "
             "interval='epoch', so the plateau is checked after each validation."
         )
-    return scheduler, settings.frequency
+    return scheduler

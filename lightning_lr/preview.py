@@ -1,20 +1,20 @@
-"""The LR a training run will use at every optimizer step, computed without training."""
+"""The LR a training run will use at every optimizer step, computed without training.
+
+A plan of an optimizer and its scheduler; :mod:`lightning_lr.callbacks.plan_recorder` plans a Trainer's
+run (with its overlay callbacks) when training starts."""
 
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 from dataclasses import dataclass, field
 
-import lightning.pytorch as pl
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
-from typing_extensions import override
 
-from lightning_lr.callbacks.overlay import ScheduleOverlay
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.lengths import scheduler_steps_before
+from lightning_lr.schedule_lr import ScheduleLR
 
 
 @dataclass
@@ -57,7 +57,13 @@ def plan_lrs(
         return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
     scheduler = scheduler_config.scheduler
     taken = [
-        _scheduler_steps_before(k, scheduler_config, steps_per_epoch) // step_every
+        scheduler_steps_before(
+            k,
+            interval=scheduler_config.interval,  # type: ignore[arg-type]
+            frequency=scheduler_config.frequency,
+            steps_per_epoch=steps_per_epoch,
+            step_every=step_every,
+        )
         for k in range(total_steps)
     ]
     if isinstance(scheduler, ScheduleLR):
@@ -72,15 +78,6 @@ def plan_lrs(
         )
         return LRPlan(names, [[lr] * total_steps for lr in current], steps_per_epoch, notes)
     return LRPlan(names, _stepped_copy(scheduler, taken), steps_per_epoch, notes)
-
-
-def _scheduler_steps_before(step: int, config: LRSchedulerConfig, steps_per_epoch: float | None) -> int:
-    """How many times Lightning has stepped the scheduler before optimizer step ``step``."""
-    if config.interval == "step":
-        return step // config.frequency
-    if steps_per_epoch is None:
-        return 0
-    return int(step // steps_per_epoch) // config.frequency
 
 
 def _stepped_copy(scheduler: LRScheduler, taken: list[int]) -> list[list[float]]:
@@ -99,35 +96,3 @@ def _stepped_copy(scheduler: LRScheduler, taken: list[int]) -> list[list[float]]
             for g, group in enumerate(twin.optimizer.param_groups):
                 lrs[g].append(float(group["lr"]))
     return lrs
-
-
-def plan_from_trainer(trainer: pl.Trainer, total_steps: int | None = None) -> LRPlan:
-    """The plan of the first optimizer of a Trainer whose fit has set up its optimizers."""
-    if not trainer.optimizers:
-        raise RuntimeError("The Trainer has no optimizer yet: plan after `configure_optimizers` has run.")
-    optimizer = trainer.optimizers[0]
-    config = next((c for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer), None)
-    steps = total_steps if total_steps is not None else int(trainer.estimated_stepping_batches)
-    batches = trainer.num_training_batches
-    per_epoch = None if batches == float("inf") else -(-int(batches) // trainer.accumulate_grad_batches)
-    every = int(getattr(trainer.lightning_module, "scheduler_step_every", 1))
-    plan = plan_lrs(optimizer, config, total_steps=steps, steps_per_epoch=per_epoch, step_every=every)
-    overlays = [c for c in trainer.callbacks if isinstance(c, ScheduleOverlay)]  # type: ignore[attr-defined]
-    if overlays:  # Warmup, WarmRestarts, ...: they multiply whatever the scheduler gives
-        factors = [math.prod(overlay.factor(k) for overlay in overlays) for k in range(steps)]
-        plan.lrs = [[lr * factor for lr, factor in zip(lrs, factors)] for lrs in plan.lrs]
-    return plan
-
-
-class PlanAtTrainStart(pl.Callback):
-    """Records the run's LR plan when training starts and, with ``stop=True``, ends fit there."""
-
-    def __init__(self, stop: bool = True) -> None:
-        self.stop = stop
-        self.plan: LRPlan | None = None
-
-    @override
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.plan = plan_from_trainer(trainer)
-        if self.stop:
-            trainer.should_stop = True

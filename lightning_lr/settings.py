@@ -19,26 +19,34 @@ from lightning_lr._validate import (
     fail,
 )
 from lightning_lr.optimizers import LRScaling, optimizer_class
-from lightning_lr.schedules import SCHEDULES, ReduceOnPlateau, Schedule, schedule_from_config
+from lightning_lr.plateau import ReduceOnPlateau
+from lightning_lr.schedules import SCHEDULES, Schedule
+from lightning_lr.schedules._base import build_from_config
 
-SETTING_NAMES = (
-    "lr",
-    "optimizer",
-    "optimizer_kwargs",
-    "weight_decay",
-    "schedule",
-    "interval",
-    "frequency",
-    "monitor",
-    "lr_multipliers",
-    "no_decay",
-    "lr_scaling",
-    "base_batch_size",
-    "scheduler_name",
-)
 """The hparams the mixin reads; any other hparam belongs to the model and is ignored."""
 
 SchedulerFactory = Callable[[Any], Any]
+
+SCHEDULE_CLASSES: dict[str, type] = {**SCHEDULES, ReduceOnPlateau.__name__: ReduceOnPlateau}
+"""What the ``schedule`` setting names by class: every schedule, and ReduceOnPlateau."""
+
+
+def schedule_from_config(config: Any, *, name: str = "schedule") -> Schedule | ReduceOnPlateau | None:
+    """A schedule or ReduceOnPlateau from itself, ``None``, or its ``class_path``/``init_args`` form.
+
+    The class path may be ``lightning_lr.schedules.CosineDecay``, the bare ``CosineDecay``, or the
+    import path of your own :class:`~lightning_lr.schedules.Schedule` subclass.
+
+    Raises:
+        ValueError: the class is unknown (the message lists the known ones).
+        TypeError: ``config`` is neither a schedule nor such a mapping.
+    """
+    if config is None or isinstance(config, (Schedule, ReduceOnPlateau)):
+        return config
+    built: Schedule | ReduceOnPlateau = build_from_config(
+        config, name=name, registry=SCHEDULE_CLASSES, base=(Schedule, ReduceOnPlateau)
+    )
+    return built
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class OptimizerSettings:
         optimizer_kwargs: extra arguments of the optimizer (momentum, betas, eps, ...).
         weight_decay: weight decay; ``None`` keeps the optimizer's own default.
         schedule: a :class:`~lightning_lr.schedules.Schedule`, a
-            :class:`~lightning_lr.schedules.ReduceOnPlateau`, their config form, a torch scheduler
+            :class:`~lightning_lr.ReduceOnPlateau`, their config form, a torch scheduler
             in config form, a callable taking the optimizer (``LRSchedulerCallable``), or ``None``.
         interval: ``"step"`` (every optimizer step) or ``"epoch"``.
         frequency: update the LR every ``frequency`` intervals (optimizer steps, not batches).
@@ -146,6 +154,10 @@ class OptimizerSettings:
         return dataclasses.replace(self, **changes)
 
 
+SETTING_NAMES: tuple[str, ...] = tuple(setting.name for setting in dataclasses.fields(OptimizerSettings))
+"""The hparams the mixin reads (the fields of :class:`OptimizerSettings`); the rest are the model's own."""
+
+
 def _optimizer_parts(
     optimizer: Any, kwargs: Any, lr: float | None, weight_decay: float | None
 ) -> tuple[Any, dict[str, Any], float | None, float | None]:
@@ -182,7 +194,7 @@ def _schedule_part(schedule: Any) -> Any:
             return ReduceOnPlateau(**schedule)
     if isinstance(schedule, Mapping):
         path = str(schedule.get("class_path", ""))
-        if path.rsplit(".", 1)[-1] in SCHEDULES or not path.startswith("torch."):
+        if path.rsplit(".", 1)[-1] in SCHEDULE_CLASSES or not path.startswith("torch."):
             return schedule_from_config(schedule)
         return _torch_scheduler(path, dict(schedule.get("init_args") or {}))
     if callable(schedule):

@@ -19,7 +19,8 @@ from lightning.pytorch.loggers import CSVLogger
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, LRFinder, LRFinderResult, LRLogger, Warmup
+import lightning_lr.plot
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRFinder, LRFinderResult, LRLogger, LRWarmup
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import CosineDecay
 
@@ -57,7 +58,7 @@ def main(out: Path) -> None:
         strategy="ddp",
         max_steps=24,
         logger=CSVLogger(out, name="logs"),
-        callbacks=[Warmup(5), diagnostics, measuring, guard, LRLogger()],
+        callbacks=[LRWarmup(5), diagnostics, measuring, guard, LRLogger()],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -88,13 +89,13 @@ class FitLRs(pl.Callback):
 def finder(out: Path) -> None:
     """Each rank sweeps its own shard; the ranks must still agree on every number."""
     plots: list[str] = []
-    real_plot = LRFinderResult.plot
+    real_plot = lightning_lr.plot.plot_lr_finder
 
-    def counted(self: LRFinderResult, path: Any, **kwargs: Any) -> Path:
+    def counted(result: LRFinderResult, path: Any, **kwargs: Any) -> Path:
         plots.append(str(path))
-        return real_plot(self, path, **kwargs)
+        return real_plot(result, path, **kwargs)
 
-    LRFinderResult.plot = counted  # type: ignore[method-assign]
+    lightning_lr.plot.plot_lr_finder = counted  # type: ignore[assignment]
     pl.seed_everything(0)
     model = TinyRegression(lr=1e-3, n_samples=1024, batch_size=64, schedule=CosineDecay(1.0))
     lr_finder, seen = LRFinder(num_steps=30, min_lr=1e-3, max_lr=10.0, plot="finder.png"), FitLRs()

@@ -13,7 +13,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
-from lightning_lr.cli import LightningLRCLI
+from lightning_lr.cli_base import LightningLRCLI
 
 MODEL = "stress.models.ReliabilityModel"
 

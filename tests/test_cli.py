@@ -21,6 +21,7 @@ from lightning_lr.cli import console, main
 from lightning_lr.commands import find_lr_command as main_find_lr
 from lightning_lr.commands import plot_schedule
 from lightning_lr.preview import LRPlan
+from lightning_lr.settings import schedule_from_config
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 SMALL = [
@@ -79,7 +80,7 @@ def test_hparams_keep_the_schedule_in_config_form_and_the_mixin_rebuilds_it(
     (log_dir,) = (tmp_path / "logs").glob("*/version_0")
     hparams = yaml.safe_load((log_dir / "hparams.yaml").read_text())
     assert hparams["schedule"]["class_path"] == "lightning_lr.schedules.WarmupStableDecay"
-    rebuilt = schedules.schedule_from_config(hparams["schedule"])
+    rebuilt = schedule_from_config(hparams["schedule"])
     assert rebuilt == schedules.WarmupStableDecay(1.0, 0.05, 0.2, "1-sqrt")
     assert not (log_dir / "lr_schedule.png").exists()
 

@@ -16,7 +16,7 @@ from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_lr import LRDiagnostics, Warmup
+from lightning_lr import LRDiagnostics, LRWarmup
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks.warmup import warmup_end
 from lightning_lr.diagnose import DiagnosisRules
@@ -126,7 +126,7 @@ def test_diagnoses_are_logged_and_summarised(make_trainer: MakeTrainer, tmp_path
 
 def test_warmup_steps_are_not_judged(make_trainer: MakeTrainer) -> None:
     model = Scripted(schedule=WarmupStableDecay(40, 12, 8), weight_decay=0.0)
-    trainer = make_trainer(max_steps=20, callbacks=[Warmup(7)], limit_val_batches=0)
+    trainer = make_trainer(max_steps=20, callbacks=[LRWarmup(7)], limit_val_batches=0)
     trainer.fit(model)
     assert warmup_end(trainer) == 12
 
@@ -144,7 +144,7 @@ def test_warmup_steps_are_not_judged(make_trainer: MakeTrainer) -> None:
 def test_a_warmup_anywhere_in_the_schedule_is_found_by_asking_it(
     make_trainer: MakeTrainer, settings: dict[str, Any], expected: int
 ) -> None:
-    trainer = make_trainer(max_steps=40, callbacks=[Warmup(2)], limit_val_batches=0)
+    trainer = make_trainer(max_steps=40, callbacks=[LRWarmup(2)], limit_val_batches=0)
     trainer.fit(Scripted(weight_decay=0.0, **settings))
     assert trainer.num_training_batches == 8
     assert warmup_end(trainer) == expected

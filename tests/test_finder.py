@@ -17,6 +17,7 @@ from conftest import TinyRegression
 
 from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
 from lightning_lr.finder import find_lr, sweep_lrs
+from lightning_lr.plot import plot_lr_finder
 from lightning_lr.schedules import CosineDecay
 
 
@@ -82,7 +83,7 @@ def test_mnist1d_suggestions_plot_and_hparam_update(tmp_path: Path) -> None:
     for name, suggestion in result.suggestions.items():
         assert suggestion.lr is not None and 1e-7 <= suggestion.lr <= 10.0, name
     assert model.hparams.lr == result.suggestion == result.suggestions["peak"].lr
-    image = matplotlib.image.imread(result.plot(tmp_path / "finder.png"))
+    image = matplotlib.image.imread(plot_lr_finder(result, tmp_path / "finder.png"))
     assert image.shape[0] > 100
 
 

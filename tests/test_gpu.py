@@ -20,7 +20,7 @@ from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
 from test_guard import Faulty, Weights
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, LRWarmup
 from lightning_lr.schedules import Constant, CosineDecay
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -102,7 +102,7 @@ def _syncs_per_step(
 
 
 def test_the_full_stack_adds_almost_no_host_sync_per_step(make_trainer: MakeTrainer, tmp_path: Any) -> None:
-    stack = [Warmup(20), LRLogger(every_n_steps=50, log_grad_norm=True), LRDiagnostics(), DivergenceGuard()]
+    stack = [LRWarmup(20), LRLogger(every_n_steps=50, log_grad_norm=True), LRDiagnostics(), DivergenceGuard()]
     bare, bare_sites = _syncs_per_step(make_trainer, tmp_path / "bare", [])
     ours, our_sites = _syncs_per_step(make_trainer, tmp_path / "ours", stack)
     assert ours - bare <= 0.05, (bare, ours, bare_sites, our_sites)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard, Warmup
+from lightning_lr import DivergenceGuard, LRWarmup
 from lightning_lr.diagnose import is_divergent
 from lightning_lr.schedules import Constant
 
@@ -244,7 +244,7 @@ def test_a_rollback_under_a_warmup_overlay_keeps_the_optimizers_own_lr(make_trai
     # no scheduler recomputes the LR: a snapshot that kept the overlay's scaled LR would leave it in
     guard = DivergenceGuard(snapshot_every=1, warmup_steps=2)
     model = _NoScheduler({4: math.nan})
-    warmup = Warmup(8)
+    warmup = LRWarmup(8)
     trainer = make_trainer(max_steps=12, callbacks=[warmup, guard])
     trainer.fit(model)
     assert [event["step"] for event in guard.events] == [4]

@@ -23,7 +23,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.overrides import TorchFunctionMode
 
 import lightning_lr
-from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, Warmup
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRLogger, LRWarmup
 from lightning_lr.callbacks import _host, _packs
 from lightning_lr.schedules import CosineDecay
 
@@ -97,7 +97,7 @@ class WithProgressBarMetric(TinyRegression):
 
 def _full_stack() -> list[pl.Callback]:
     return [
-        Warmup(20),
+        LRWarmup(20),
         LRLogger(every_n_steps=50, log_grad_norm=True),
         LRDiagnostics(check_every_n_steps=10),
         DivergenceGuard(deferred=True, snapshot_every=20),

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from lightning_lr.lengths import RunLength, check_length, is_resolved, resolve_length
+from lightning_lr.lengths import (
+    Cadence,
+    RunLength,
+    cadence,
+    check_length,
+    is_resolved,
+    resolve_length,
+    scheduler_steps_before,
+)
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,
@@ -204,3 +212,26 @@ def test_fractions_in_wsd_cyclic_and_one_cycle() -> None:
     assert OneCycle(1.0).resolve(RunLength(3)) == OneCycle(3)
     with pytest.raises(ValueError, match=r"`total_steps`=4 is too short for `pct_start`=0\.25"):
         OneCycle(1.0, pct_start=0.25).resolve(RunLength(4))
+
+
+def test_one_cadence_for_every_scheduler() -> None:
+    # a closed form holds its value; anything else skips Lightning's calls; epochs are Lightning's own
+    assert cadence("step", 3, closed_form=True) == Cadence(hold=3, lightning_frequency=1, step_every=1)
+    assert cadence("step", 3, closed_form=False) == Cadence(hold=1, lightning_frequency=1, step_every=3)
+    assert cadence("epoch", 3, closed_form=True) == Cadence(hold=1, lightning_frequency=3, step_every=1)
+    assert cadence("epoch", 3, closed_form=False) == cadence("epoch", 3, closed_form=True)
+
+
+def test_scheduler_steps_before_counts_real_steps() -> None:
+    steps = [scheduler_steps_before(k, interval="step", frequency=2, steps_per_epoch=None) for k in range(6)]
+    assert steps == [0, 0, 1, 1, 2, 2]
+    every = [
+        scheduler_steps_before(k, interval="step", frequency=1, steps_per_epoch=None, step_every=3)
+        for k in range(7)
+    ]
+    assert every == [0, 0, 0, 1, 1, 1, 2]
+    epochs = [
+        scheduler_steps_before(k, interval="epoch", frequency=2, steps_per_epoch=2.5) for k in range(11)
+    ]
+    assert epochs == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2]
+    assert scheduler_steps_before(99, interval="epoch", frequency=1, steps_per_epoch=None) == 0

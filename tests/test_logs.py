@@ -13,7 +13,8 @@ from conftest import TinyRegression
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_lr import LRLogger
-from lightning_lr.logs import quiet_lightning, read_metrics, series
+from lightning_lr.demo.logs import read_metrics, series
+from lightning_lr.logs import quiet_lightning
 from lightning_lr.schedules import StepDecay
 
 

@@ -20,13 +20,18 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch.optim.lr_scheduler import ExponentialLR, ReduceLROnPlateau, StepLR
 
-from lightning_lr import ConfigureOptimizersMixin, OptimizerMode, OptimizerSettings, ScheduleLR
+from lightning_lr import (
+    ConfigureOptimizersMixin,
+    OptimizerMode,
+    OptimizerSettings,
+    ReduceOnPlateau,
+    ScheduleLR,
+)
 from lightning_lr.optimizers import OPTIMIZERS, optimizer_class
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,
     ExponentialDecay,
-    ReduceOnPlateau,
     Schedule,
     StepDecay,
     Warmup,

@@ -15,9 +15,9 @@ from conftest import StopAt, TinyRegression
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_lr import LRLogger, ScheduleOverlay, WarmRestarts, Warmup
-from lightning_lr.callbacks._overlay import own_lrs, restore_lr, scale_lr, scale_own_lrs
-from lightning_lr.schedules import CosineDecay, CosineRestarts, ReduceOnPlateau
+from lightning_lr import LRLogger, LRWarmup, ReduceOnPlateau, ScheduleOverlay, WarmRestarts
+from lightning_lr.callbacks._lr_state import lr_state, own_lrs, restore_lr, scale_lr, scale_own_lrs
+from lightning_lr.schedules import CosineDecay, CosineRestarts
 from lightning_lr.schedules.warmup import warmup_ramp
 
 LR = 0.05
@@ -56,7 +56,7 @@ def test_overlays_multiply_and_restore_the_schedulers_own_lr() -> None:
 
 
 def test_warmup_without_a_scheduler_is_the_ramp_then_the_constant_lr(make_trainer: MakeTrainer) -> None:
-    model = fit(make_trainer, [Warmup(6)])
+    model = fit(make_trainer, [LRWarmup(6)])
     assert first(model)[0] > 0
     assert first(model) == pytest.approx(
         [LR * warmup_ramp(k, 6, "linear", 0.0) for k in range(6)] + [LR] * 18
@@ -68,7 +68,7 @@ def test_warmup_without_a_scheduler_is_the_ramp_then_the_constant_lr(make_traine
 def test_warmup_over_our_schedule_multiplies_it_and_leaves_it_exact_after(
     make_trainer: MakeTrainer, shape: str
 ) -> None:
-    model = fit(make_trainer, [Warmup(5, shape=shape)], schedule=CosineDecay(24))
+    model = fit(make_trainer, [LRWarmup(5, shape=shape)], schedule=CosineDecay(24))
     start = 0.01 if shape == "exponential" else 0.0
     expected = [
         LR * CosineDecay(24)(k) * (warmup_ramp(k, 5, shape, start) if k < 5 else 1.0) for k in range(24)
@@ -78,7 +78,7 @@ def test_warmup_over_our_schedule_multiplies_it_and_leaves_it_exact_after(
 
 def test_warmup_does_not_corrupt_a_chainable_torch_scheduler(make_trainer: MakeTrainer) -> None:
     alone = fit(make_trainer, [], schedule=COSINE)
-    warmed = fit(make_trainer, [Warmup(6)], schedule=COSINE)
+    warmed = fit(make_trainer, [LRWarmup(6)], schedule=COSINE)
     assert first(warmed)[6:] == pytest.approx(first(alone)[6:], rel=1e-12)
     assert first(warmed)[:6] == pytest.approx(
         [a * warmup_ramp(k, 6, "linear", 0.0) for k, a in enumerate(first(alone)[:6])], rel=1e-12
@@ -94,7 +94,7 @@ def test_warmup_keeps_a_plateau_reduction_decided_during_the_warmup(make_trainer
         "interval": "epoch",
     }
     alone = fit(make_trainer, [], steps=32, **settings)
-    warmed = fit(make_trainer, [Warmup(20)], steps=32, **settings)
+    warmed = fit(make_trainer, [LRWarmup(20)], steps=32, **settings)
     # epochs are 8 steps; the first epoch sets the best value, so the plateau halves the LR after
     # epochs 2 and 3 (steps 16 and 24), the first of them inside the 20-step warmup
     assert first(alone)[16] == pytest.approx(first(alone)[15] / 2)
@@ -104,20 +104,20 @@ def test_warmup_keeps_a_plateau_reduction_decided_during_the_warmup(make_trainer
 
 
 def test_warmup_keeps_every_groups_ratio(make_trainer: MakeTrainer) -> None:
-    model = fit(make_trainer, [Warmup(4)], steps=8, lr_multipliers={"head": 0.1}, weight_decay=0.0)
+    model = fit(make_trainer, [LRWarmup(4)], steps=8, lr_multipliers={"head": 0.1}, weight_decay=0.0)
     for lrs in model.seen_lrs:
         assert lrs[1] == pytest.approx(lrs[0] * 0.1)
 
 
 def test_warmup_counts_optimizer_steps_under_accumulation(make_trainer: MakeTrainer) -> None:
     model = TinyRegression()
-    make_trainer(max_steps=9, accumulate_grad_batches=3, callbacks=[Warmup(6)]).fit(model)
+    make_trainer(max_steps=9, accumulate_grad_batches=3, callbacks=[LRWarmup(6)]).fit(model)
     assert first(model) == pytest.approx([LR * warmup_ramp(k, 6, "linear", 0.0) for k in range(6)] + [LR] * 3)
 
 
 @pytest.mark.parametrize(("length", "steps"), [("1 epoch", 8), (0.25, 8), ("0.5 epochs", 4)])
 def test_warmup_lengths_in_epochs_and_fractions(make_trainer: MakeTrainer, length: Any, steps: int) -> None:
-    model = fit(make_trainer, [Warmup(length)], steps=32)
+    model = fit(make_trainer, [LRWarmup(length)], steps=32)
     values = first(model)
     assert values[steps - 1] < LR and values[steps] == pytest.approx(LR)
 
@@ -125,7 +125,7 @@ def test_warmup_lengths_in_epochs_and_fractions(make_trainer: MakeTrainer, lengt
 def test_untuned_warmup_lasts_two_over_one_minus_beta2(make_trainer: MakeTrainer) -> None:
     model = fit(
         make_trainer,
-        [Warmup(shape="untuned")],
+        [LRWarmup(shape="untuned")],
         steps=24,
         optimizer="adam",
         optimizer_kwargs={"betas": (0.9, 0.9)},
@@ -140,7 +140,7 @@ def test_untuned_warmup_lasts_two_over_one_minus_beta2(make_trainer: MakeTrainer
 def test_untuned_warmup_refuses_an_optimizer_without_betas(make_trainer: MakeTrainer) -> None:
     model = TinyRegression(optimizer="sgd")
     with pytest.raises(ValueError, match=r"`shape`='untuned' needs an Adam-family optimizer .*SGD"):
-        make_trainer(max_steps=2, callbacks=[Warmup(shape="untuned")]).fit(model)
+        make_trainer(max_steps=2, callbacks=[LRWarmup(shape="untuned")]).fit(model)
     assert model.seen_lrs == []
 
 
@@ -158,13 +158,13 @@ def test_untuned_warmup_refuses_an_optimizer_without_betas(make_trainer: MakeTra
 )
 def test_warmup_refuses_bad_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        Warmup(**kwargs)
+        LRWarmup(**kwargs)
 
 
 def test_a_warmup_as_long_as_the_run_is_refused_before_training(make_trainer: MakeTrainer) -> None:
     model = TinyRegression()
     with pytest.raises(ValueError, match=r"`warmup_steps`=40 resolves to 40 steps, as long as the run"):
-        make_trainer(max_steps=40, callbacks=[Warmup(40)]).fit(model)
+        make_trainer(max_steps=40, callbacks=[LRWarmup(40)]).fit(model)
     assert model.seen_lrs == []
 
 
@@ -194,7 +194,7 @@ def test_warm_restarts_in_epochs(make_trainer: MakeTrainer) -> None:
 
 
 def test_overlays_compose_warmup_times_restarts(make_trainer: MakeTrainer) -> None:
-    model = fit(make_trainer, [Warmup(3), WarmRestarts(cycle_steps=8)], steps=16)
+    model = fit(make_trainer, [LRWarmup(3), WarmRestarts(cycle_steps=8)], steps=16)
     expected = [
         LR * CosineRestarts(8)(k) * (warmup_ramp(k, 3, "linear", 0.0) if k < 3 else 1) for k in range(16)
     ]
@@ -204,7 +204,7 @@ def test_overlays_compose_warmup_times_restarts(make_trainer: MakeTrainer) -> No
 @pytest.mark.parametrize("stop_at", [3, 8, 13])
 def test_resume_reproduces_every_later_lr(make_trainer: MakeTrainer, tmp_path: Path, stop_at: int) -> None:
     def callbacks() -> list[pl.Callback]:
-        return [Warmup("1 epoch"), WarmRestarts(cycle_steps=5, cycle_mult=2.0, peak_decay=0.7)]
+        return [LRWarmup("1 epoch"), WarmRestarts(cycle_steps=5, cycle_mult=2.0, peak_decay=0.7)]
 
     settings = {"schedule": COSINE}
     full = fit(make_trainer, callbacks(), steps=24, **settings)
@@ -222,7 +222,7 @@ def test_resume_reproduces_every_later_lr(make_trainer: MakeTrainer, tmp_path: P
 def test_lr_logger_sees_the_overlaid_lr(make_trainer: MakeTrainer, tmp_path: Path) -> None:
     logger = CSVLogger(tmp_path, name="run")
     model = TinyRegression()
-    make_trainer(max_steps=6, callbacks=[Warmup(4), LRLogger()], logger=logger).fit(model)
+    make_trainer(max_steps=6, callbacks=[LRWarmup(4), LRLogger()], logger=logger).fit(model)
     with open(Path(logger.log_dir) / "metrics.csv") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("lr-AdamW/default")]
     logged = [float(row["lr-AdamW/default"]) for row in sorted(rows, key=lambda row: int(row["step"]))]
@@ -273,7 +273,7 @@ def test_lightnings_monitor_and_lr_logger_log_the_lr_each_step_uses(
 ) -> None:
     logger = CSVLogger(tmp_path, name="run")
     model = PlainAdam()
-    callbacks = [Warmup(8), LearningRateMonitor(logging_interval="step"), LRLogger()]
+    callbacks = [LRWarmup(8), LearningRateMonitor(logging_interval="step"), LRLogger()]
     make_trainer(max_steps=12, callbacks=callbacks, logger=logger, log_every_n_steps=1).fit(model)
     assert model.used[0] == pytest.approx([1e-3 * warmup_ramp(0, 8, "linear", 0.0)])  # 1.1e-4
     logged = logged_values(logger, "lr-Adam")
@@ -299,7 +299,7 @@ def test_every_overlay_is_visible_from_the_first_micro_batch(
         trainer.fit(model)
         return model, logger
 
-    overlays = [Warmup(4), WarmRestarts(cycle_steps=5), ScheduleOverlay(CosineDecay(12, min_factor=0.5))]
+    overlays = [LRWarmup(4), WarmRestarts(cycle_steps=5), ScheduleOverlay(CosineDecay(12, min_factor=0.5))]
     model, logger = run([*overlays, LearningRateMonitor(logging_interval="step")])
     alone, _ = run([LearningRateMonitor(logging_interval="step")])
     logged = logged_values(logger, "lr-Adam")
@@ -320,8 +320,8 @@ def test_every_overlay_is_visible_from_the_first_micro_batch(
 
 def test_an_overlay_listed_after_lightnings_monitor_is_refused(make_trainer: MakeTrainer) -> None:
     model = PlainAdam()
-    trainer = make_trainer(max_steps=2, callbacks=[LearningRateMonitor(), Warmup(4)], logger=CSVLogger("."))
-    with pytest.raises(ValueError, match=r"`Warmup` comes after LearningRateMonitor .*Put Warmup before"):
+    trainer = make_trainer(max_steps=2, callbacks=[LearningRateMonitor(), LRWarmup(4)], logger=CSVLogger("."))
+    with pytest.raises(ValueError, match=r"`LRWarmup` comes after LearningRateMonitor .*Put LRWarmup before"):
         trainer.fit(model)
     assert model.used == {}
 
@@ -348,3 +348,18 @@ def test_warm_restarts_over_a_third_of_the_run_tile_it(make_trainer: MakeTrainer
     model = fit(make_trainer, [restarts], steps=32)
     assert [step for step, _ in restarts.restarts] == [10, 21]  # cycles of 10, 11 and 11 steps
     assert first(model)[31] == pytest.approx(LR * CosineRestarts(11)(10), rel=1e-12)  # the floor's edge
+
+
+def test_the_lr_state_is_one_object_per_optimizer_and_goes_with_it() -> None:
+    import gc
+    import weakref
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    state = lr_state(optimizer)
+    assert lr_state(optimizer) is state
+    scale_lr(optimizer, "warmup", 0.5)  # the overlay and ...
+    assert state.own_lrs == [1.0] and state.factors == {"warmup": 0.5}
+    gone = weakref.ref(state)
+    del optimizer, state
+    gc.collect()
+    assert gone() is None  # ... everything kept about the optimizer goes with it

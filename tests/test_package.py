@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lightning_lr
 from lightning_lr import schedules
 
@@ -23,9 +25,9 @@ def test_every_exported_name_resolves() -> None:
 def test_schedules_live_at_their_public_path() -> None:
     for name, cls in schedules.SCHEDULES.items():
         assert cls.__module__ == "lightning_lr.schedules", name
-    # `Warmup` at the top is the callback; the schedule of that name lives in lightning_lr.schedules
-    assert lightning_lr.Warmup is not schedules.Warmup
-    assert lightning_lr.Warmup.__module__ == "lightning_lr.callbacks.warmup"
+    # `LRWarmup` at the top is the callback; the schedule `Warmup` lives in lightning_lr.schedules
+    assert lightning_lr.LRWarmup is not schedules.Warmup
+    assert lightning_lr.LRWarmup.__module__ == "lightning_lr.callbacks.warmup"
     payload = pickle.dumps(schedules.Warmup(schedules.CosineDecay(10), 2))
     assert b"lightning_lr.schedules" in payload and b"lightning_lr.schedules.warmup" not in payload
 
@@ -55,3 +57,28 @@ def test_importing_the_package_loads_no_plotting_or_demo_and_keeps_torch_state()
         "assert torch.get_num_threads() == before"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reduce_on_plateau_lives_at_the_top_and_its_old_path_warns() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lightning_lr.ReduceOnPlateau().to_config()["class_path"] == "lightning_lr.ReduceOnPlateau"
+    assert "ReduceOnPlateau" not in schedules.SCHEDULES and "ReduceOnPlateau" not in schedules.__all__
+    with pytest.warns(DeprecationWarning, match="lightning_lr.ReduceOnPlateau"):
+        old = schedules.ReduceOnPlateau
+    assert old is lightning_lr.ReduceOnPlateau
+
+
+def test_the_warmup_callbacks_old_name_warns_for_one_release() -> None:
+    import lightning_lr.callbacks
+
+    for face in (lightning_lr, lightning_lr.callbacks):
+        with pytest.warns(DeprecationWarning, match="LRWarmup"):
+            old = face.Warmup
+        assert old is lightning_lr.LRWarmup
+        assert "Warmup" not in face.__all__
+    assert lightning_lr.LRWarmup(4).state_key == "Warmup[warmup]"  # checkpoints written before resume
+    with pytest.raises(AttributeError):
+        lightning_lr.NoSuchName  # noqa: B018

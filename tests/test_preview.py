@@ -11,8 +11,9 @@ import torch
 from lightning.pytorch.utilities.types import LRSchedulerConfig
 
 from lightning_lr import ScheduleLR
+from lightning_lr.callbacks.plan_recorder import PlanAtTrainStart
 from lightning_lr.plot import plot_lr_plan
-from lightning_lr.preview import LRPlan, PlanAtTrainStart, plan_lrs
+from lightning_lr.preview import LRPlan, plan_lrs
 from lightning_lr.schedules import CosineDecay, Warmup
 
 

@@ -22,7 +22,8 @@ import pytest
 import yaml
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from lightning_lr.cli import SUBCOMMANDS, console
+from lightning_lr.cli import console
+from lightning_lr.cli_base import SUBCOMMANDS
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -335,7 +336,7 @@ CONFIG_CLAIMS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "mnist1d.yaml": lambda c: (
         _init_args(c)["optimizer"] == "adamw"
         and _schedule(c)[0].endswith("CosineDecay")
-        and {"Warmup", "LRLogger", "LRDiagnostics"} <= set(_callbacks(c))
+        and {"LRWarmup", "LRLogger", "LRDiagnostics"} <= set(_callbacks(c))
     ),
     "mnist1d_onecycle.yaml": lambda c: _schedule(c)[0].endswith("OneCycle"),
     "mnist1d_wsd.yaml": lambda c: (

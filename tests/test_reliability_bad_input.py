@@ -24,17 +24,19 @@ from lightning_lr import (
     LRDiagnostics,
     LRFinder,
     LRLogger,
+    LRWarmup,
     OptimizerSettings,
+    ReduceOnPlateau,
     ScheduleOverlay,
     WarmRestarts,
-    Warmup,
     find_lr,
 )
 from lightning_lr.cli import main
 from lightning_lr.schedules import Constant as ConstantSchedule
-from lightning_lr.schedules import CosineDecay, Join, OneCycle, ReduceOnPlateau, schedule_from_config
+from lightning_lr.schedules import CosineDecay, Join, OneCycle
 from lightning_lr.schedules import Warmup as WarmupSchedule
 from lightning_lr.search import SearchSpace, search_lr
+from lightning_lr.settings import schedule_from_config
 
 NAN, INF = math.nan, math.inf
 V, T = ValueError, TypeError
@@ -83,7 +85,7 @@ def row(error: type[Exception], argument: str, match: str, call: Callable[[Path]
 
 
 def sgd_warmup(tmp_path: Path) -> None:
-    fit(tmp_path, [Warmup(shape="untuned")], optimizer="sgd")
+    fit(tmp_path, [LRWarmup(shape="untuned")], optimizer="sgd")
 
 
 CASES = [
@@ -100,10 +102,16 @@ CASES = [
         "schedule-unknown-name",
     ),
     # callbacks
-    row(V, "warmup_steps", "is required", lambda p: Warmup(), "warmup-callback-missing-length"),
-    row(V, "shape", "got 'sigmoid'", lambda p: Warmup(10, shape="sigmoid"), "warmup-callback-unknown-shape"),
+    row(V, "warmup_steps", "is required", lambda p: LRWarmup(), "warmup-callback-missing-length"),
     row(
-        V, "warmup_steps", "derived from beta2", lambda p: Warmup(5, shape="untuned"), "warmup-untuned-length"
+        V, "shape", "got 'sigmoid'", lambda p: LRWarmup(10, shape="sigmoid"), "warmup-callback-unknown-shape"
+    ),
+    row(
+        V,
+        "warmup_steps",
+        "derived from beta2",
+        lambda p: LRWarmup(5, shape="untuned"),
+        "warmup-untuned-length",
     ),
     row(V, "cycle_steps", ">= 1, got 0", lambda p: WarmRestarts(0), "restarts-zero-cycle"),
     row(V, "cycle_mult", "got 0.5", lambda p: WarmRestarts(10, cycle_mult=0.5), "restarts-shrinking-cycles"),
@@ -261,7 +269,7 @@ CASES = [
             p,
             config={
                 "trainer": {
-                    "callbacks": [{"class_path": "lightning_lr.Warmup", "init_args": {"warmup_steps": -1}}]
+                    "callbacks": [{"class_path": "lightning_lr.LRWarmup", "init_args": {"warmup_steps": -1}}]
                 }
             },
         ),

@@ -19,9 +19,9 @@ from stress import kill_resume
 from stress.models import ReliabilityModel
 from torch.utils.data import DataLoader
 
-from lightning_lr import DivergenceGuard, PlateauResume
+from lightning_lr import DivergenceGuard, PlateauResume, ReduceOnPlateau
 from lightning_lr.cli import main
-from lightning_lr.schedules import CosineDecay, ReduceOnPlateau
+from lightning_lr.schedules import CosineDecay
 
 SCENARIO = kill_resume.RESTARTS
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from test_schedules import floats, leaves, lengths, schedules, units
 
 from lightning_lr.lengths import RunLength, resolve_length
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
     CosineDecay,
     CosineRestarts,

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import StopAt, TinyRegression
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, Warmup
+from lightning_lr import DivergenceGuard, LRDiagnostics, LRWarmup
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import CosineDecay
 
@@ -36,7 +36,7 @@ class NaNAt(TinyRegression):
 
 def callbacks() -> list[pl.Callback]:
     return [
-        Warmup(3),
+        LRWarmup(3),
         LRDiagnostics(
             action="adjust",
             check_every_n_steps=1,

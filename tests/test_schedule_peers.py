@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
 from lightning_lr.lengths import RunLength
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,
@@ -39,8 +39,8 @@ from lightning_lr.schedules import (
     OneCycle,
     Warmup,
     WarmupStableDecay,
-    schedule_from_config,
 )
+from lightning_lr.settings import schedule_from_config
 
 PROPERTY = settings(deadline=None, max_examples=60)
 

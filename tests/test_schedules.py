@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from test_schedule_peers import hf_wsd
 from torch.optim import lr_scheduler
 
+from lightning_lr import ReduceOnPlateau
 from lightning_lr.lengths import RunLength
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
-    SCHEDULES,
     Constant,
     CosineDecay,
     CosineRestarts,
@@ -34,13 +34,13 @@ from lightning_lr.schedules import (
     MultiStepDecay,
     OneCycle,
     PolynomialDecay,
-    ReduceOnPlateau,
     Schedule,
     StepDecay,
     Warmup,
     WarmupStableDecay,
-    schedule_from_config,
 )
+from lightning_lr.settings import SCHEDULE_CLASSES as SCHEDULES
+from lightning_lr.settings import schedule_from_config
 
 PROPERTY = settings(deadline=None, max_examples=50)
 HORIZON = 400

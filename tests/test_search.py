@@ -19,10 +19,12 @@ from conftest import TinyRegression
 from lightning_lr import schedules
 from lightning_lr.cli import main
 from lightning_lr.commands import search_command
-from lightning_lr.search import SearchResult, SearchSpace, TrialPruning, search_lr
+from lightning_lr.plot import plot_search
+from lightning_lr.search import SearchResult, SearchSettings, SearchSpace, TrialPruning, search_lr
 from lightning_lr.search.pruning import trial_score
-from lightning_lr.search.samplers import make_pruner, make_sampler
+from lightning_lr.search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from lightning_lr.search.space import hparams_to_cli_args
+from lightning_lr.settings import schedule_from_config
 
 MAX_EPOCHS = 3
 FAST: dict[str, Any] = {
@@ -122,7 +124,7 @@ def test_cli_args_carry_the_schedule_in_its_config_form() -> None:
     schedule = schedules.Warmup(schedules.CosineDecay(1.0), 0.05)
     lr, weight_decay, as_json = hparams_to_cli_args({"lr": 0.003, "weight_decay": 0.01, "schedule": schedule})
     assert lr == "--model.init_args.lr=0.003" and weight_decay == "--model.init_args.weight_decay=0.01"
-    assert schedules.schedule_from_config(json.loads(as_json.split("=", 1)[1])) == schedule
+    assert schedule_from_config(json.loads(as_json.split("=", 1)[1])) == schedule
 
 
 @pytest.mark.parametrize(
@@ -242,7 +244,7 @@ def test_when_every_trial_diverges_the_result_says_why_instead_of_raising(tmp_pa
     assert result.best_lr is None and result.best_params is None and result.best_value is None
     assert result.reason is not None and "diverged" in result.reason and "`lr`" in result.reason
     assert {row.state for row in result.trials} == {"PRUNED"}
-    assert result.plot(tmp_path / "none.png").stat().st_size > 5_000
+    assert plot_search(result, tmp_path / "none.png").stat().st_size > 5_000
 
 
 def test_result_table_plot_trial_files_and_progress_bar(
@@ -272,7 +274,7 @@ def test_result_table_plot_trial_files_and_progress_bar(
         "lightning-lr-search",
         "lightning-lr-search.db",
     ]
-    path = result.plot(tmp_path / "plots" / "search.png")
+    path = plot_search(result, tmp_path / "plots" / "search.png")
     assert path.stat().st_size > 10_000 and matplotlib.image.imread(path).ndim == 3
 
 
@@ -442,3 +444,24 @@ def test_the_first_trial_runs_at_first_lr_and_tpe_goes_on_from_there(tmp_path: P
     result = search(tmp_path, space=SearchSpace(lr=(1e-3, 1e-1)), n_trials=3, first_lr=0.0123, seed=0)
     lrs = [row.params["lr"] for row in sorted(result.trials, key=lambda row: row.number)]
     assert lrs[0] == 0.0123 and 0.0123 not in lrs[1:] and len(set(lrs)) == 3
+
+
+def test_every_registered_sampler_and_pruner_builds_and_the_help_lists_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    space = SearchSpace(lr=(1e-3, 1e-1), weight_decay=(1e-5, 1e-2))
+    for name in SAMPLERS:
+        assert isinstance(make_sampler(name, space, 0), optuna.samplers.BaseSampler), name
+    for name in PRUNERS:
+        assert isinstance(make_pruner(name, 5), optuna.pruners.BasePruner), name
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(name in help_text for name in (*SAMPLERS, *PRUNERS))
+
+
+def test_search_lr_takes_one_settings_object_or_its_fields() -> None:
+    settings = SearchSettings(n_trials=3, sampler="random")
+    assert SearchSettings(space=None).space == SearchSpace()
+    with pytest.raises(TypeError, match="not both"):
+        search_lr(TinyRegression, settings=settings, n_trials=2)

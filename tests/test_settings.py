@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
-from lightning_lr import OptimizerSettings
+from lightning_lr import OptimizerSettings, ReduceOnPlateau
 from lightning_lr.optimizers import OPTIMIZERS
 from lightning_lr.schedules import (
     Constant,
@@ -21,7 +21,6 @@ from lightning_lr.schedules import (
     ExponentialDecay,
     Join,
     LinearSchedule,
-    ReduceOnPlateau,
     Schedule,
     StepDecay,
     Warmup,

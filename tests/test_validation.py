@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr import ReduceOnPlateau
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
-    SCHEDULES,
     Constant,
     CosineDecay,
     CosineRestarts,
@@ -30,12 +30,12 @@ from lightning_lr.schedules import (
     MultiStepDecay,
     OneCycle,
     PolynomialDecay,
-    ReduceOnPlateau,
     StepDecay,
     Warmup,
     WarmupStableDecay,
-    schedule_from_config,
 )
+from lightning_lr.settings import SCHEDULE_CLASSES as SCHEDULES
+from lightning_lr.settings import schedule_from_config
 
 NAN, INF = float("nan"), float("inf")
 KNOWN = re.escape(", ".join(sorted(SCHEDULES)))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-_foreach_norm = getattr(torch, "_foreach_norm", None)
+from lightning_lr._internals import foreach_norm
 
 
 def total_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -15,9 +15,9 @@ def total_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     The same value as ``torch.nn.utils.get_total_norm``, which first sorts the tensors by device and
     dtype in Python: for a small model that costs more than the norms, and this runs every step.
     """
-    if _foreach_norm is None:  # pragma: no cover - every supported torch has it
+    if foreach_norm is None:  # pragma: no cover - every supported torch has it
         return torch.nn.utils.get_total_norm(list(tensors)).float()
-    norms: list[torch.Tensor] = _foreach_norm(list(tensors))
+    norms: list[torch.Tensor] = foreach_norm(list(tensors))
     try:  # one kernel for the usual case of one device (stack promotes mixed dtypes)
         stacked = torch.stack(norms).float()
     except RuntimeError:  # tensors on several devices

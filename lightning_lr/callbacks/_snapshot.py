@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
-from lightning_lr.callbacks._overlay import own_lrs
+from lightning_lr.callbacks._lr_state import own_lrs
 
 SnapshotMemory = Literal["auto", "device", "host"]
 

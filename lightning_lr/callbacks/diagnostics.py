@@ -14,8 +14,8 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
-from lightning_lr.callbacks._adjust import scale_lrs
 from lightning_lr.callbacks._host import read_now
+from lightning_lr.callbacks._lr_state import scale_lrs
 from lightning_lr.callbacks._packs import LossSum, Pack, PackChannel, as_float32, read_all
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._step_probe import StepProbe

@@ -13,7 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import override
 
 from lightning_lr._validate import check_int, fail
-from lightning_lr.callbacks._adjust import scale_lrs
+from lightning_lr.callbacks._lr_state import scale_lrs
 from lightning_lr.finder.result import FinderSettings, LRFinderResult, SweepMode, report
 from lightning_lr.finder.sweep import range_test
 
@@ -127,7 +127,9 @@ class LRFinder(pl.Callback):
             folder = trainer.log_dir if trainer.loggers else None  # a collective under DDP: every rank
             target = None if folder is None else Path(folder) / target
         if target is not None and trainer.is_global_zero:
-            path = result.plot(target, title=f"LR range test, epoch {epoch}")
+            from lightning_lr.plot import plot_lr_finder  # matplotlib only when a plot is asked for
+
+            path = plot_lr_finder(result, target, title=f"LR range test, epoch {epoch}")
             rank_zero_info(f"LRFinder: plot written to {path}")
 
     def _sweep(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> LRFinderResult:

@@ -15,8 +15,8 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int, check_range
-from lightning_lr.callbacks._adjust import reapply_after_restore, scale_lrs, total_scales
 from lightning_lr.callbacks._host import LaggedScalars, defers
+from lightning_lr.callbacks._lr_state import reapply_after_restore, scale_lrs, total_scales
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._snapshot import SnapshotMemory, TrainingSnapshot
 from lightning_lr.diagnose.divergence import LossLevel

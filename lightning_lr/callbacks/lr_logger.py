@@ -12,8 +12,8 @@ from typing_extensions import override
 
 from lightning_lr._validate import check_choice, check_int
 from lightning_lr.callbacks._host import HostCopy, defers
+from lightning_lr.callbacks._lr_state import observe_steps
 from lightning_lr.callbacks._norms import total_norm
-from lightning_lr.callbacks._overlay import observe_steps
 
 
 class LRLogger(pl.Callback):

@@ -9,9 +9,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from torch.optim import Optimizer
 from typing_extensions import override
 
-from lightning_lr.callbacks._overlay import restore_lr, scale_lr
+from lightning_lr.callbacks._lr_state import restore_lr, scale_lr
 from lightning_lr.lengths import run_length_from_trainer
-from lightning_lr.schedules import Schedule, schedule_from_config
+from lightning_lr.schedules import Schedule
+from lightning_lr.settings import schedule_from_config
 
 
 class ScheduleOverlay(pl.Callback):

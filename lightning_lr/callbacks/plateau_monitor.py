@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 from typing_extensions import override
 
+from lightning_lr._internals import fit_is_restarting
 from lightning_lr._validate import fail
 
 
@@ -19,7 +20,7 @@ class PlateauMonitor(pl.Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.fit_loop.restarting or _logs_at_epoch_end(pl_module):
+        if fit_is_restarting(trainer) or _logs_at_epoch_end(pl_module):
             return
         logged = trainer.callback_metrics
         for config in trainer.lr_scheduler_configs:

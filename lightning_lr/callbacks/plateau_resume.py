@@ -7,6 +7,8 @@ from typing import Any
 import lightning.pytorch as pl
 from typing_extensions import override
 
+from lightning_lr._internals import at_last_batch_of_epoch, fit_is_restarting, run_fit_validation
+
 
 class PlateauResume(pl.Callback):
     """Take the epoch-end steps of plateau schedulers that Lightning skips around a resume.
@@ -56,7 +58,7 @@ class PlateauResume(pl.Callback):
         trainer = self._trainer
         if trainer is None or not trainer.training or self._validated_since_batch:
             return None
-        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or not trainer.enable_validation:
+        if not at_last_batch_of_epoch(trainer) or not trainer.enable_validation:
             return None
         every = trainer.check_val_every_n_epoch
         if trainer.val_check_interval != 1.0 or every is None or (trainer.current_epoch + 1) % every:
@@ -87,18 +89,12 @@ class PlateauResume(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._trained = False
         pending, self._pending_epoch = self._pending_epoch, None
-        if pending is None or not trainer.fit_loop.restarting:
+        if pending is None or not fit_is_restarting(trainer):
             return
-        val_loop = trainer.fit_loop.epoch_loop.val_loop
-        val_loop.restarting = False  # a fresh pass over the validation data, not a continuation
-        trainer.validating = True
-        try:
-            val_loop.run()
-        finally:
-            trainer.training = True
+        run_fit_validation(trainer)
         self._step(trainer, pl_module, pending)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.fit_loop.restarting and self._trained:
+        if fit_is_restarting(trainer) and self._trained:
             self._step(trainer, pl_module, trainer.current_epoch)

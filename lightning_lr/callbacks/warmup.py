@@ -1,4 +1,4 @@
-"""Warmup as a callback: a ramp on top of any scheduler, ReduceLROnPlateau included."""
+"""LRWarmup: a warmup ramp as a callback, on top of any scheduler, ReduceLROnPlateau included."""
 
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ import lightning.pytorch as pl
 from lightning_lr._validate import check_choice, fail
 from lightning_lr.callbacks.overlay import ScheduleOverlay
 from lightning_lr.lengths import Length, check_length
-from lightning_lr.scheduler import ScheduleLR
-from lightning_lr.schedules import Constant, Schedule
-from lightning_lr.schedules import Warmup as WarmupSchedule
+from lightning_lr.schedule_lr import ScheduleLR
+from lightning_lr.schedules import Constant, Schedule, Warmup
 from lightning_lr.schedules.warmup import check_warmup_shape
 
 CallbackWarmupShape = Literal["linear", "exponential", "cosine", "untuned"]
 
 
-class Warmup(ScheduleOverlay):
+class LRWarmup(ScheduleOverlay):
     """Warm the LR up over the first optimizer steps, whatever scheduler the module uses.
 
     torch's ``SequentialLR`` refuses ``ReduceLROnPlateau`` and Lightning has no warmup; this one
@@ -38,7 +37,7 @@ class Warmup(ScheduleOverlay):
 
         trainer:
           callbacks:
-            - class_path: lightning_lr.callbacks.Warmup
+            - class_path: lightning_lr.LRWarmup
               init_args: {warmup_steps: 1 epoch, shape: cosine}
     """
 
@@ -67,7 +66,11 @@ class Warmup(ScheduleOverlay):
         self.shape = shape
         self.start_factor = start_factor
         ramp = "linear" if shape == "untuned" else shape
-        super().__init__(WarmupSchedule(Constant(), warmup_steps or 1, ramp, start_factor), name="warmup")
+        super().__init__(Warmup(Constant(), warmup_steps or 1, ramp, start_factor), name="warmup")
+
+    @property
+    def state_key(self) -> str:
+        return f"Warmup[{self.name}]"  # the key its checkpoints have always used (the class was Warmup)
 
     def build_schedule(self, trainer: pl.Trainer) -> Schedule:
         if self.shape != "untuned":
@@ -80,12 +83,12 @@ class Warmup(ScheduleOverlay):
                 "Give `warmup_steps` and another shape instead."
             )
         steps = math.ceil(2.0 / (1.0 - float(betas[1])))
-        return WarmupSchedule(Constant(), steps, "linear", self.start_factor)
+        return Warmup(Constant(), steps, "linear", self.start_factor)
 
 
 def warmup_end(trainer: pl.Trainer) -> int:
     """The first optimizer step after every warmup of the run: of the overlays' schedules (a
-    :class:`Warmup` callback) and of the schedulers' (a warmup anywhere in a composed schedule, the
+    :class:`LRWarmup` callback) and of the schedulers' (a warmup anywhere in a composed schedule, the
     rise of ``OneCycle``, ...), each schedule asked for its own ramp (:meth:`Schedule.warmup_end`)."""
     ends = [0]
     for callback in trainer.callbacks:  # type: ignore[attr-defined]

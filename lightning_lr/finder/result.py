@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from lightning.pytorch.utilities import rank_zero_info
@@ -127,12 +126,6 @@ class LRFinderResult:
         """The inverse of :meth:`to_dict`."""
         suggestions = {name: Suggestion(**value) for name, value in data["suggestions"].items()}
         return cls(**{**data, "suggestions": suggestions})
-
-    def plot(self, path: str | Path, *, title: str = "LR range test") -> Path:
-        """Draw loss against LR (log scale) with each rule's suggestion marked; write a PNG."""
-        from lightning_lr.plot import plot_lr_finder
-
-        return plot_lr_finder(self, path, title=title)
 
 
 def report(result: LRFinderResult) -> None:

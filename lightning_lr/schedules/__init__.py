@@ -1,17 +1,17 @@
 """Pure learning-rate schedules: each a picklable, closed-form function of the optimizer step.
 
 ``schedule(k)`` multiplies the peak LR at optimizer step ``k``. Lengths may be given in steps,
-epochs or fractions of the run (:mod:`lightning_lr.lengths`).
+epochs or fractions of the run (:mod:`lightning_lr.lengths`). :data:`SCHEDULES` lists every one by
+name; a new schedule is a frozen dataclass subclass of :class:`Schedule` with ``@registered``.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from lightning_lr.schedules._base import Schedule, build_from_config
-from lightning_lr.schedules.compose import Hold, Join
-from lightning_lr.schedules.cosine import CosineDecay, CosineRestarts
-from lightning_lr.schedules.cyclic import Cyclic, OneCycle
+# The modules register their schedules as they are imported, simplest first: the order
+# `lightning-lr` lists them in.
 from lightning_lr.schedules.decay import (
     Constant,
     ExponentialDecay,
@@ -22,53 +22,27 @@ from lightning_lr.schedules.decay import (
     PolynomialDecay,
     StepDecay,
 )
-from lightning_lr.schedules.plateau import ReduceOnPlateau
+
+# isort: split
+from lightning_lr.schedules._base import SCHEDULES, Schedule
+from lightning_lr.schedules.compose import Hold, Join
+from lightning_lr.schedules.cosine import CosineDecay, CosineRestarts
+from lightning_lr.schedules.cyclic import Cyclic, OneCycle
 from lightning_lr.schedules.warmup import Warmup, WarmupStableDecay
 
-SCHEDULES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        Constant,
-        StepDecay,
-        MultiStepDecay,
-        ExponentialDecay,
-        InverseTimeDecay,
-        InverseSqrt,
-        PolynomialDecay,
-        LinearSchedule,
-        CosineDecay,
-        CosineRestarts,
-        Cyclic,
-        OneCycle,
-        WarmupStableDecay,
-        Join,
-        Warmup,
-        Hold,
-        ReduceOnPlateau,
-    )
-}
-"""Every schedule by class name, as YAML and checkpoints name them."""
 
-for _cls in (Schedule, *SCHEDULES.values()):
-    _cls.__module__ = __name__  # one public path: lightning_lr.schedules.<Name>
+def __getattr__(name: str) -> Any:
+    if name == "ReduceOnPlateau":
+        from lightning_lr.plateau import ReduceOnPlateau
 
-
-def schedule_from_config(config: Any, *, name: str = "schedule") -> Schedule | ReduceOnPlateau | None:
-    """A schedule from itself, ``None``, or its ``class_path``/``init_args`` form.
-
-    The class path may be ``lightning_lr.schedules.CosineDecay``, the bare ``CosineDecay``, or the
-    import path of your own :class:`Schedule` subclass.
-
-    Raises:
-        ValueError: the class is unknown (the message lists the known ones).
-        TypeError: ``config`` is neither a schedule nor such a mapping.
-    """
-    if config is None or isinstance(config, (Schedule, ReduceOnPlateau)):
-        return config
-    built: Schedule | ReduceOnPlateau = build_from_config(
-        config, name=name, registry=SCHEDULES, base=(Schedule, ReduceOnPlateau)
-    )
-    return built
+        warnings.warn(
+            "`lightning_lr.schedules.ReduceOnPlateau` is deprecated: ReduceOnPlateau is not a schedule. "
+            "Import it as `lightning_lr.ReduceOnPlateau`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ReduceOnPlateau
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
@@ -86,10 +60,8 @@ __all__ = [
     "MultiStepDecay",
     "OneCycle",
     "PolynomialDecay",
-    "ReduceOnPlateau",
     "Schedule",
     "StepDecay",
     "Warmup",
     "WarmupStableDecay",
-    "schedule_from_config",
 ]

@@ -15,6 +15,9 @@ from lightning_lr.lengths import RunLength, is_resolved, resolve_length
 
 S = TypeVar("S", bound="Schedule")
 
+PUBLIC_PATH = "lightning_lr.schedules"
+"""Where every built-in schedule is imported from, and what pickles, configs and checkpoints name."""
+
 
 class Schedule(ABC):
     """A learning-rate schedule: a pure function from the optimizer step to a multiplier.
@@ -28,6 +31,8 @@ class Schedule(ABC):
     :mod:`lightning_lr.lengths`); :meth:`resolve` turns them into steps. This base is not a
     dataclass on purpose: LightningCLI accepts ``class_path`` subclasses of it.
     """
+
+    __module__ = PUBLIC_PATH  # where users import it from, and what help texts and errors name
 
     _lengths: ClassVar[tuple[str, ...]] = ()
     """Names of the fields that hold lengths, resolved by :meth:`resolve`."""
@@ -105,6 +110,24 @@ class Schedule(ABC):
         return {"class_path": f"{cls.__module__}.{cls.__name__}", "init_args": init_args}
 
 
+SCHEDULES: dict[str, type[Schedule]] = {}
+"""The one registry of schedules: every built-in one by class name, as YAML and checkpoints name it
+(a class path may also be the import path of your own subclass)."""
+
+SC = TypeVar("SC", bound=type[Schedule])
+
+
+def registered(cls: SC) -> SC:
+    """Register a built-in schedule (a class decorator): listed in :data:`SCHEDULES` under its name,
+    and at home at its one public path, ``lightning_lr.schedules.<Name>`` (its ``__module__``).
+
+    The order of registration is the order ``lightning-lr`` lists the schedules in.
+    """
+    cls.__module__ = PUBLIC_PATH
+    SCHEDULES[cls.__name__] = cls
+    return cls
+
+
 def _step_index(step: object) -> int:
     """An optimizer step index: a non-negative integer (numpy integers too, never a bool)."""
     index: int | None = None
@@ -123,23 +146,11 @@ def _step_index(step: object) -> int:
 def as_schedule(value: Any, name: str) -> Schedule:
     """A schedule, or one built from its ``class_path``/``init_args`` form (nested YAML)."""
     if isinstance(value, Mapping) and "class_path" in value:
-        built: Schedule = build_from_config(value, name=name, registry=_registry(), base=Schedule)
+        built: Schedule = build_from_config(value, name=name, registry=SCHEDULES, base=Schedule)
         return built
     if not isinstance(value, Schedule):
         raise TypeError(f"`{name}` must be a Schedule, got {value!r}.")
     return value
-
-
-def _registry() -> dict[str, type]:
-    found: dict[str, type] = {}
-    pending: list[type] = [Schedule]
-    while pending:
-        cls = pending.pop()
-        subclasses: list[type] = cls.__subclasses__()
-        for sub in subclasses:
-            found.setdefault(sub.__name__, sub)
-            pending.append(sub)
-    return found
 
 
 def _resolve_field(name: str, value: Any, run: RunLength | None) -> Any:

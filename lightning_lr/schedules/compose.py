@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from lightning_lr._validate import check_int
 from lightning_lr.lengths import Length, RunLength, check_length, resolve_length
-from lightning_lr.schedules._base import Schedule, as_schedule, check_step_sequence
+from lightning_lr.schedules._base import Schedule, as_schedule, check_step_sequence, registered
 
 
+@registered
 @dataclass(frozen=True)
 class Join(Schedule):
     """Run ``schedules`` one after another, switching at ``boundaries`` (optax's ``join_schedules``).
@@ -93,6 +94,7 @@ class Join(Schedule):
         return index, step - start
 
 
+@registered
 @dataclass(frozen=True)
 class Hold(Schedule):
     """Update the wrapped schedule only every ``every`` steps: ``f(k) = schedule(k // every)``.

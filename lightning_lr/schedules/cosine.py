@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from lightning_lr._validate import check_int, check_positive, check_range, fail
 from lightning_lr.lengths import Length, RunLength, check_length, resolve_length
-from lightning_lr.schedules._base import Schedule
+from lightning_lr.schedules._base import Schedule, registered
 
 
 def half_cosine(progress: float) -> float:
@@ -16,6 +16,7 @@ def half_cosine(progress: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+@registered
 @dataclass(frozen=True)
 class CosineDecay(Schedule):
     """A cosine from 1 down to ``min_factor`` over ``T`` steps, **held** after ``T``.
@@ -54,6 +55,7 @@ class CosineDecay(Schedule):
         return self.min_factor + (1.0 - self.min_factor) * half_cosine(2.0 * self.num_cycles * progress)
 
 
+@registered
 @dataclass(frozen=True)
 class CosineRestarts(Schedule):
     """Cosine annealing with warm restarts, SGDR (Loshchilov & Hutter, 2017).

@@ -8,7 +8,7 @@ from typing import Literal
 
 from lightning_lr._validate import check_choice, check_positive, check_range
 from lightning_lr.lengths import Length, check_length
-from lightning_lr.schedules._base import Schedule
+from lightning_lr.schedules._base import Schedule, registered
 from lightning_lr.schedules.cosine import half_cosine
 
 CyclicMode = Literal["triangular", "triangular2", "exp_range"]
@@ -24,6 +24,7 @@ def check_momentum_cycle(cycle_momentum: object, base_momentum: object, max_mome
     check_range("max_momentum", max_momentum, 0.0, 1.0, high_open=True, fix=fix)
 
 
+@registered
 @dataclass(frozen=True)
 class Cyclic(Schedule):
     """Cyclical LR between ``base_factor`` and the peak 1 (Smith, 2017, arXiv:1506.01186).
@@ -104,6 +105,7 @@ class Cyclic(Schedule):
         return height
 
 
+@registered
 @dataclass(frozen=True)
 class OneCycle(Schedule):
     """The 1cycle policy (Smith & Topin, 2019, arXiv:1708.07120).

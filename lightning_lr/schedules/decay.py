@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from lightning_lr._validate import check_non_negative, check_positive, check_range
 from lightning_lr.lengths import Length, check_length
-from lightning_lr.schedules._base import Schedule, check_step_sequence
+from lightning_lr.schedules._base import Schedule, check_step_sequence, registered
 
 
+@registered
 @dataclass(frozen=True)
 class Constant(Schedule):
     """A constant multiplier: ``f(k) = factor``.
@@ -30,6 +31,7 @@ class Constant(Schedule):
         return float(self.factor)
 
 
+@registered
 @dataclass(frozen=True)
 class StepDecay(Schedule):
     """Decay by ``gamma`` every ``step_size`` steps: ``f(k) = gamma ** (k // step_size)``.
@@ -54,6 +56,7 @@ class StepDecay(Schedule):
         return float(self.gamma ** (step // int(self.step_size)))
 
 
+@registered
 @dataclass(frozen=True)
 class MultiStepDecay(Schedule):
     """Decay by ``gamma`` at each milestone: ``f(k) = gamma ** #{m in milestones : m <= k}``.
@@ -86,6 +89,7 @@ class MultiStepDecay(Schedule):
         return float(self.gamma ** bisect.bisect_right(self.milestones, step))  # type: ignore[arg-type]
 
 
+@registered
 @dataclass(frozen=True)
 class ExponentialDecay(Schedule):
     """Decay by ``gamma`` every step: ``f(k) = gamma ** k``. Equals torch's ``ExponentialLR``.
@@ -104,6 +108,7 @@ class ExponentialDecay(Schedule):
         return float(self.gamma**step)
 
 
+@registered
 @dataclass(frozen=True)
 class InverseTimeDecay(Schedule):
     """``f(k) = 1 / (1 + decay_rate * k / decay_steps)``, with ``k / decay_steps`` floored when
@@ -131,6 +136,7 @@ class InverseTimeDecay(Schedule):
         return 1.0 / (1.0 + self.decay_rate * progress)
 
 
+@registered
 @dataclass(frozen=True)
 class PolynomialDecay(Schedule):
     """``f(k) = (1 - end_factor) * (1 - min(k, T) / T) ** power + end_factor``, held after ``T``.
@@ -159,6 +165,7 @@ class PolynomialDecay(Schedule):
         return float((1.0 - self.end_factor) * remaining**self.power + self.end_factor)
 
 
+@registered
 @dataclass(frozen=True)
 class LinearSchedule(Schedule):
     """A linear ramp from ``start_factor`` to ``end_factor`` over ``T`` steps, held after.
@@ -191,6 +198,7 @@ class LinearSchedule(Schedule):
         return int(self.total_steps) if self.end_factor > self.start_factor else 0
 
 
+@registered
 @dataclass(frozen=True)
 class InverseSqrt(Schedule):
     """The inverse square root decay of transformer training (Vaswani et al. 2017, arXiv:1706.03762).

@@ -9,7 +9,7 @@ from typing import Literal
 
 from lightning_lr._validate import check_choice, check_range
 from lightning_lr.lengths import Length, RunLength, check_length, resolve_length
-from lightning_lr.schedules._base import Schedule, as_schedule
+from lightning_lr.schedules._base import Schedule, as_schedule, registered
 from lightning_lr.schedules.cosine import half_cosine
 
 WarmupShape = Literal["linear", "exponential", "cosine"]
@@ -56,6 +56,7 @@ def check_warmup_shape(shape: str, start_factor: float | None) -> float:
     return check_range("start_factor", start_factor, 0.0, 1.0, high_open=True)
 
 
+@registered
 @dataclass(frozen=True)
 class Warmup(Schedule):
     """A warmup ramp of ``warmup_steps`` steps, then ``schedule(k - warmup_steps)``.
@@ -132,6 +133,7 @@ class Warmup(Schedule):
         return max(int(self.warmup_steps), inner) if self.overlap else int(self.warmup_steps) + inner
 
 
+@registered
 @dataclass(frozen=True)
 class WarmupStableDecay(Schedule):
     """Warmup-stable-decay (WSD; Hu et al. 2024, MiniCPM, arXiv:2404.06395).

@@ -11,12 +11,14 @@ except ImportError as error:
 
 from lightning_lr.search.pruning import TrialPruning
 from lightning_lr.search.result import SearchResult, TrialRow
+from lightning_lr.search.settings import SearchSettings
 from lightning_lr.search.space import SCHEDULE_FAMILIES, SearchSpace
 from lightning_lr.search.study import run_study, search_lr
 
 __all__ = [
     "SCHEDULE_FAMILIES",
     "SearchResult",
+    "SearchSettings",
     "SearchSpace",
     "TrialPruning",
     "TrialRow",

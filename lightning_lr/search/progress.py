@@ -8,9 +8,8 @@ import warnings
 from collections.abc import Iterator
 
 import optuna
-from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
-from lightning.pytorch.utilities import rank_zero_only
 
+from lightning_lr._internals import ProgressBar, process_rank
 from lightning_lr.logs import quiet_lightning
 
 
@@ -32,9 +31,9 @@ class SearchProgress:
 
     def __init__(self, total: int, monitor: str, *, enabled: bool) -> None:
         self.monitor = monitor
-        self.bar: Tqdm | None = None
-        if enabled and getattr(rank_zero_only, "rank", 0) == 0:
-            self.bar = Tqdm(
+        self.bar: ProgressBar | None = None
+        if enabled and process_rank() == 0:
+            self.bar = ProgressBar(
                 total=total,
                 desc="Search",
                 file=sys.stdout,

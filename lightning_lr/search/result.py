@@ -1,10 +1,9 @@
-"""What an LR search found: the best LR, every trial of the study, a table and a plot."""
+"""What an LR search found: the best LR, every trial of the study, a table (`plot.plot_search` draws it)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -122,12 +121,6 @@ class SearchResult:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
-
-    def plot(self, path: str | Path, *, title: str = "LR search") -> Path:
-        """Draw score against LR and the best-so-far history; write a PNG (see ``plot_search``)."""
-        from lightning_lr.plot import plot_search
-
-        return plot_search(self, path, title=title)
 
 
 def why_no_best(rows: list[TrialRow]) -> str:

@@ -13,13 +13,14 @@ import optuna
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_lr._validate import check_choice, check_int, check_positive, fail
+from lightning_lr._validate import check_positive, fail
 from lightning_lr.search.progress import quiet_logs, search_progress
 from lightning_lr.search.pruning import Mode, Score, TrialPruning
 from lightning_lr.search.result import SearchResult
-from lightning_lr.search.samplers import PrunerName, SamplerName, make_pruner, make_sampler
+from lightning_lr.search.samplers import make_pruner, make_sampler
+from lightning_lr.search.settings import SearchSettings
 from lightning_lr.search.space import SearchSpace
-from lightning_lr.search.storage import check_study_name, claim_study, open_storage, open_study
+from lightning_lr.search.storage import claim_study, open_storage, open_study
 
 TrialFit = Callable[[dict[str, Any], TrialPruning, Path], None]
 """Fits one trial: its hparams, the pruning callback its Trainer must have, and its directory."""
@@ -31,21 +32,9 @@ def search_lr(
     train_dataloaders: Any = None,
     val_dataloaders: Any = None,
     *,
-    space: SearchSpace | None = None,
-    monitor: str = "val_loss",
-    mode: Mode = "min",
-    n_trials: int = 20,
-    sampler: SamplerName | optuna.samplers.BaseSampler = "tpe",
-    pruner: PrunerName | optuna.pruners.BasePruner = "median",
-    storage: str | optuna.storages.BaseStorage | None = None,
-    study_name: str = "lightning-lr-search",
-    run_dir: str | Path = "lightning_lr_search",
     trainer_kwargs: Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    progress_bar: bool = True,
-    timeout: float | None = None,
-    score: Score = "best",
-    first_lr: float | None = None,
+    settings: SearchSettings | None = None,
+    **options: Any,
 ) -> SearchResult:
     """Search the peak LR (and optionally weight decay, warmup, schedule family) with Optuna.
 
@@ -64,25 +53,11 @@ def search_lr(
         datamodule: the data, as a datamodule.
         train_dataloaders: the training data, unless ``datamodule`` or the model provides it.
         val_dataloaders: the validation data, likewise.
-        space: what to search; default ``SearchSpace()``, the LR alone in ``[1e-5, 1]``.
-        monitor: the validation metric each trial is judged by.
-        mode: ``"min"`` when lower is better, ``"max"`` when higher is.
-        n_trials: trials this worker runs (other workers add theirs to the same study).
-        sampler: ``"grid"`` (every point of ``space.grid()`` once, then stops), ``"random"``,
-            ``"tpe"``, ``"gp"``, ``"cmaes"`` (two continuous axes at least), or a sampler.
-        pruner: ``"median"``, ``"hyperband"``, ``"none"``, or a pruner.
-        storage: a database URL, an Optuna storage, or ``None`` for SQLite in ``run_dir``.
-        study_name: the study to create or join; also the name of its directory and database.
-        run_dir: where the trials' files (and the default database) go.
         trainer_kwargs: settings of each trial's Trainer (``callbacks`` are added to the pruning one).
-        seed: seeds the sampler, and every trial's weights the same way (a fair comparison).
-        progress_bar: show a bar over this worker's trials (rank zero only).
-        timeout: stop starting trials after this many seconds.
-        score: judge a trial by its ``"best"`` or ``"last"`` monitored value.
-        first_lr: the LR of the study's first trial, e.g. the LR finder's suggestion, so the
-            sampler starts from a good point (other searched axes are sampled). Enqueued once per
-            study: workers joining it later, or a second run, do not repeat it (workers started at
-            the same moment may each enqueue it once). Not with ``"grid"``.
+        settings: how the study runs (:class:`~lightning_lr.search.SearchSettings`); or give its
+            fields as keywords (``space``, ``monitor``, ``mode``, ``n_trials``, ``sampler``,
+            ``pruner``, ``storage``, ``study_name``, ``run_dir``, ``seed``, ``progress_bar``,
+            ``timeout``, ``score``, ``first_lr``), e.g. ``search_lr(MyModel, dm, n_trials=20)``.
 
     Returns:
         The best LR and parameters, and every trial of the study.
@@ -94,7 +69,8 @@ def search_lr(
     Example:
         >>> from lightning_lr.demo import MNIST1DClassifier, MNIST1DDataModule
         >>> result = search_lr(MNIST1DClassifier, MNIST1DDataModule(), n_trials=20)  # doctest: +SKIP
-        >>> print(result.table()); result.plot("search.png")  # doctest: +SKIP
+        >>> from lightning_lr.plot import plot_search
+        >>> print(result.table()); plot_search(result, "search.png")  # doctest: +SKIP
     """
     if isinstance(model, pl.LightningModule) or not callable(model):
         instance = isinstance(model, pl.LightningModule)
@@ -105,24 +81,12 @@ def search_lr(
         )
     kwargs = dict(trainer_kwargs or {})
     max_epochs = kwargs.get("max_epochs", None if "max_steps" in kwargs else 10)
+    if settings is not None and options:
+        raise TypeError(f"Give `settings` or its fields as keywords, not both; got {sorted(options)} too.")
+    chosen = settings if settings is not None else SearchSettings(**options)
     fit = ModuleTrials(model, datamodule, train_dataloaders, val_dataloaders, kwargs)
     return run_study(
-        fit,
-        space=space,
-        monitor=monitor,
-        mode=mode,
-        n_trials=n_trials,
-        sampler=sampler,
-        pruner=pruner,
-        storage=storage,
-        study_name=study_name,
-        run_dir=run_dir,
-        seed=seed,
-        progress_bar=progress_bar,
-        timeout=timeout,
-        score=score,
-        first_lr=first_lr,
-        max_epochs=max_epochs if isinstance(max_epochs, int) and max_epochs > 0 else None,
+        fit, chosen, max_epochs=max_epochs if isinstance(max_epochs, int) and max_epochs > 0 else None
     )
 
 
@@ -163,66 +127,47 @@ class ModuleTrials:
 
 def run_study(
     fit: TrialFit,
+    settings: SearchSettings,
     *,
-    space: SearchSpace | None = None,
-    monitor: str = "val_loss",
-    mode: Mode = "min",
-    n_trials: int = 20,
-    sampler: SamplerName | optuna.samplers.BaseSampler = "tpe",
-    pruner: PrunerName | optuna.pruners.BasePruner = "median",
-    storage: str | optuna.storages.BaseStorage | None = None,
-    study_name: str = "lightning-lr-search",
-    run_dir: str | Path = "lightning_lr_search",
-    seed: int | None = None,
-    progress_bar: bool = True,
-    timeout: float | None = None,
-    score: Score = "best",
-    first_lr: float | None = None,
     max_epochs: int | None = None,
     fingerprint: str | None = None,
 ) -> SearchResult:
-    """Create or join the study and run ``n_trials`` trials, each fitted by ``fit``.
+    """Create or join the study and run ``settings.n_trials`` trials, each fitted by ``fit``.
 
     The engine under :func:`search_lr` and ``lightning-lr search``: ``fit`` decides how a trial
     is trained (from a module factory, from a LightningCLI config); everything else is here.
-    The arguments are those of :func:`search_lr`; ``max_epochs`` bounds the hyperband pruner.
-    ``fingerprint`` names what the trials train (a hash of a config and the search settings): a
-    study is joined only when it was started with the same one, and joining says so in one line.
+    ``max_epochs`` bounds the hyperband pruner. ``fingerprint`` names what the trials train (a
+    hash of a config and the search settings): a study is joined only when it was started with
+    the same one, and joining says so in one line.
     """
-    space = SearchSpace() if space is None else space
-    if not isinstance(space, SearchSpace):
-        raise TypeError(f"`space` must be a SearchSpace, got {space!r}.")
-    if not isinstance(monitor, str) or not monitor:
-        raise fail("monitor", monitor, "must name a logged validation metric", "e.g. 'val_loss'.")
-    check_choice("mode", mode, ("min", "max"))
-    check_choice("score", score, ("best", "last"))
-    check_int("n_trials", n_trials, 1)
-    run_path = Path(run_dir)
-    check_study_name(study_name)
-    if seed is not None:
-        check_int("seed", seed, 0)
-    if timeout is not None:
-        check_positive("timeout", timeout, "Use None for no time limit.")
-    chosen_sampler = make_sampler(sampler, space, seed)
+    if not isinstance(settings, SearchSettings):
+        raise TypeError(f"`settings` must be a SearchSettings, got {settings!r}.")
+    space, study_name, first_lr = settings.space, settings.study_name, settings.first_lr
+    run_path = Path(settings.run_dir)
+    chosen_sampler = make_sampler(settings.sampler, space, settings.seed)
     if first_lr is not None:
         check_first_lr(first_lr, space, chosen_sampler)
-    chosen_pruner = make_pruner(pruner, max_epochs)
-    opened, url = open_storage(storage, run_path, study_name)
+    chosen_pruner = make_pruner(settings.pruner, max_epochs)
+    opened, url = open_storage(settings.storage, run_path, study_name)
     with quiet_logs():
-        study = open_study(opened, study_name, mode, chosen_sampler, chosen_pruner)
+        study = open_study(opened, study_name, settings.mode, chosen_sampler, chosen_pruner)
     claim_study(study, fingerprint, url)
     if study.trials:
         rank_zero_info(f"LR search: joined study {study_name!r} in {url}, {len(study.trials)} trials so far.")
     with quiet_logs():
         if first_lr is not None:
             study.enqueue_trial({"lr": float(first_lr)}, skip_if_exists=True)
-        objective = Objective(fit, space, monitor, mode, score, run_path / study_name, seed)
-        total = n_trials
+        objective = Objective(
+            fit, space, settings.monitor, settings.mode, settings.score, run_path / study_name, settings.seed
+        )
+        total = settings.n_trials
         if isinstance(chosen_sampler, optuna.samplers.GridSampler):
-            total = min(n_trials, math.prod(len(values) for values in space.grid().values()))
-        with search_progress(total, monitor, enabled=progress_bar) as progress:
-            study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[progress])
-    return SearchResult.from_study(study, monitor=monitor, mode=mode, storage_url=url)
+            total = min(total, math.prod(len(values) for values in space.grid().values()))
+        with search_progress(total, settings.monitor, enabled=settings.progress_bar) as progress:
+            study.optimize(
+                objective, n_trials=settings.n_trials, timeout=settings.timeout, callbacks=[progress]
+            )
+    return SearchResult.from_study(study, monitor=settings.monitor, mode=settings.mode, storage_url=url)
 
 
 def check_first_lr(first_lr: float, space: SearchSpace, sampler: optuna.samplers.BaseSampler) -> None:

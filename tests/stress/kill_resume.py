@@ -104,7 +104,7 @@ RESTARTS = Scenario(
     name="restarts",
     max_steps=48,
     callbacks=[
-        {"class_path": "lightning_lr.Warmup", "init_args": {"warmup_steps": 6}},
+        {"class_path": "lightning_lr.LRWarmup", "init_args": {"warmup_steps": 6}},
         {"class_path": "lightning_lr.WarmRestarts", "init_args": {"cycle_steps": 10, "cycle_mult": 1.5}},
         _diagnostics(2),
         {"class_path": "lightning_lr.DivergenceGuard", "init_args": {"snapshot_every": 5, "warmup_steps": 2}},
@@ -121,7 +121,7 @@ PLATEAU = Scenario(
     name="plateau",
     max_steps=64,
     callbacks=[
-        {"class_path": "lightning_lr.Warmup", "init_args": {"warmup_steps": 8}},
+        {"class_path": "lightning_lr.LRWarmup", "init_args": {"warmup_steps": 8}},
         _diagnostics(2),
         {"class_path": "lightning_lr.DivergenceGuard", "init_args": {"snapshot_every": 4, "warmup_steps": 2}},
     ],
@@ -129,7 +129,7 @@ PLATEAU = Scenario(
         "lr": 0.05,
         "interval": "epoch",
         "schedule": {
-            "class_path": "lightning_lr.schedules.ReduceOnPlateau",
+            "class_path": "lightning_lr.ReduceOnPlateau",
             "init_args": {"factor": 0.5, "patience": 0, "cooldown": 2, "threshold": 0.3},
         },
         "faults": {21: 100.0},

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import TinyRegression
 
-from lightning_lr import DivergenceGuard, LRDiagnostics, WarmRestarts
-from lightning_lr.schedules import ReduceOnPlateau, Schedule
+from lightning_lr import DivergenceGuard, LRDiagnostics, ReduceOnPlateau, WarmRestarts
+from lightning_lr.schedules import Schedule
 
 PAUSE_AT = "RELIABILITY_PAUSE_AT"
 """Environment variable: the optimizer step at whose start a probed run stops and waits to be killed."""

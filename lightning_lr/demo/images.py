@@ -22,7 +22,8 @@ from lightning_lr._validate import check_choice, check_int, check_range, fail
 from lightning_lr.demo import ClassificationSteps
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import LRScaling
-from lightning_lr.schedules import ReduceOnPlateau, Schedule
+from lightning_lr.plateau import ReduceOnPlateau
+from lightning_lr.schedules import Schedule
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,9 +7,12 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from lightning_lr.schedules import Schedule, schedule_from_config
+from lightning_lr._internals import with_closed_form
+from lightning_lr.schedules import Schedule
+from lightning_lr.settings import schedule_from_config
 
 
+@with_closed_form
 class ScheduleLR(LRScheduler):
     """A torch LR scheduler whose LR is ``base_lr * schedule(k)`` for each param group.
 
@@ -71,8 +74,6 @@ class ScheduleLR(LRScheduler):
     def get_lr(self) -> list[float]:  # type: ignore[override]
         factor = self.schedule.value(max(self.last_epoch, 0))
         return [float(base) * factor for base in self.base_lrs]
-
-    _get_closed_form_lr = get_lr
 
     def step(self, epoch: int | None = None) -> None:
         super().step(epoch)

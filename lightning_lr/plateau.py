@@ -1,4 +1,4 @@
-"""A declarative ReduceLROnPlateau: the one policy that is not a function of the step."""
+"""A declarative ReduceLROnPlateau: the one LR policy that is not a function of the step (not a schedule)."""
 
 from __future__ import annotations
 
@@ -52,4 +52,4 @@ class ReduceOnPlateau:
         return dataclasses.asdict(self)
 
     def to_config(self) -> dict[str, Any]:
-        return {"class_path": "lightning_lr.schedules.ReduceOnPlateau", "init_args": dataclasses.asdict(self)}
+        return {"class_path": "lightning_lr.ReduceOnPlateau", "init_args": dataclasses.asdict(self)}

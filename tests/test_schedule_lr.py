@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_lr.scheduler import ScheduleLR
+from lightning_lr import ReduceOnPlateau
+from lightning_lr.schedule_lr import ScheduleLR
 from lightning_lr.schedules import (
     Constant,
     CosineDecay,
     CosineRestarts,
-    ReduceOnPlateau,
     Schedule,
     StepDecay,
     Warmup,

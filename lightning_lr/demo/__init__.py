@@ -1,8 +1,12 @@
-"""MNIST-1D: a datamodule and the small CNN shared by the demo, the examples and the benchmarks.
+"""Demo and example support, apart from the library: models and data for ``make demo``, the
+configs, the examples and the benchmarks. Nothing in the library imports it.
+
+MNIST-1D here: a datamodule and the small CNN shared by the demo, the examples and the benchmarks.
 
 MNIST-1D (Greydanus, 2020) is generated offline by the ``mnist1d`` package: 4000 training and
 1000 test sequences of length 40, ten classes; the published small CNN reaches about 94%.
-Image data sets and an image CNN are in :mod:`lightning_lr.demo_images`.
+Image data sets and an image CNN are in :mod:`lightning_lr.demo.images`; reading a run's CSV log
+back in :mod:`lightning_lr.demo.logs`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from torch.utils.data import DataLoader, TensorDataset, random_split
 from lightning_lr._validate import check_int, check_range
 from lightning_lr.mixin import ConfigureOptimizersMixin
 from lightning_lr.optimizers import LRScaling
-from lightning_lr.schedules import ReduceOnPlateau, Schedule
+from lightning_lr.plateau import ReduceOnPlateau
+from lightning_lr.schedules import Schedule
 
 
 @functools.lru_cache(maxsize=4)
