@@ -19,6 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import TinyRegression
 
+import lightning_lr.callbacks.finder as finder_module
 from lightning_lr import DivergenceGuard, LRDiagnostics, LRFinder, LRFinderResult, LRLogger, Warmup
 from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import CosineDecay
@@ -88,13 +89,13 @@ class FitLRs(pl.Callback):
 def finder(out: Path) -> None:
     """Each rank sweeps its own shard; the ranks must still agree on every number."""
     plots: list[str] = []
-    real_plot = LRFinderResult.plot
+    real_plot = finder_module.plot_lr_finder
 
-    def counted(self: LRFinderResult, path: Any, **kwargs: Any) -> Path:
+    def counted(result: LRFinderResult, path: Any, **kwargs: Any) -> Path:
         plots.append(str(path))
-        return real_plot(self, path, **kwargs)
+        return real_plot(result, path, **kwargs)
 
-    LRFinderResult.plot = counted  # type: ignore[method-assign]
+    finder_module.plot_lr_finder = counted
     pl.seed_everything(0)
     model = TinyRegression(lr=1e-3, n_samples=1024, batch_size=64, schedule=CosineDecay(1.0))
     lr_finder, seen = LRFinder(num_steps=30, min_lr=1e-3, max_lr=10.0, plot="finder.png"), FitLRs()
@@ -117,6 +118,7 @@ def finder(out: Path) -> None:
         "rank": trainer.global_rank,
         "suggestion": result.suggestion,
         "losses": result.losses,
+        "swept": sum(len(sweep) for sweep in result.sweeps),
         "lrs": seen.lrs,
         "hparam_lr": model.hparams.lr,
         "plots": plots,
