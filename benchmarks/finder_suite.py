@@ -79,7 +79,9 @@ GRIDS = {
 }
 PEERS = ("valley", "steep", "minimum", "slide", "torch-lr-finder", "lightning")
 """fastai's valley / steep / minimum / slide, torch-lr-finder's steepest, Lightning's ``suggestion()``."""
-CANDIDATES = ("peak", "peak, one sweep", "steepest", *PEERS)
+RACERS = 3
+"""LRs a confirmation race starts with (x2 apart around the pick), within 10% of the run's steps."""
+CANDIDATES = ("peak", "peak + race", "peak, one sweep", "steepest", *PEERS)
 CLIFF = 0.05
 """A grid best is next to a cliff when one grid step up loses more than this (5 points)."""
 
@@ -132,8 +134,9 @@ def _median(values: Sequence[float | None]) -> float | None:
     return math.exp(statistics.median(found)) if found else None
 
 
-def sweep(setting: Setting, seed: int, options: dict[str, Any]) -> dict[str, Any]:
-    """``find_lr`` with its defaults on the setting's model of ``seed``, told what the LR is for."""
+def sweep(setting: Setting, seed: int, options: dict[str, Any], race: bool) -> dict[str, Any]:
+    """``find_lr`` with its defaults on the setting's model of ``seed``, told what the LR is for;
+    with ``race``, ``find_lr`` again with a confirmation race of :data:`RACERS` LRs."""
     model = SuiteModule(TASKS[setting.task], setting.optimizer, seed)
     began = time.perf_counter()
     result = find_lr(
@@ -155,8 +158,20 @@ def sweep(setting: Setting, seed: int, options: dict[str, Any]) -> dict[str, Any
             smoothed = smooth(losses, PEER_BETA[name])[:count]
             found.append(rule(result.lrs[:count], smoothed) if count >= 17 else None)
         picks[name] = _median(found)
+    race_steps = 0
+    if race:
+        raced = find_lr(
+            SuiteModule(TASKS[setting.task], setting.optimizer, seed),
+            settings=FinderSettings(
+                schedule=setting.kind, total_steps=setting.total_steps, confirm=RACERS, **options
+            ),
+            enable_progress_bar=False,
+        )
+        picks["peak + race"] = raced.suggestion
+        race_steps = sum(row["steps"] for row in raced.race)
     return {
         "picks": picks,
+        "race_steps": race_steps,
         "at_min": _median(at_min),
         "sweep_steps": sum(len(losses) for losses in result.sweeps),
         "spread": result.spread,
@@ -257,9 +272,9 @@ def _spread(lrs: Sequence[float | None]) -> float | None:
 def measure(budget: Budget) -> list[Outcome]:
     options = budget.finder or {}
     seeds = (*budget.tune, *budget.report)
-    jobs = [(setting, seed, options) for setting in budget.settings for seed in seeds]
+    jobs = [(setting, seed, options, seed in budget.report) for setting in budget.settings for seed in seeds]
     found = run_all(sweep, jobs)
-    sweeps = {(setting, seed): result for (setting, seed, _), result in zip(jobs, found)}
+    sweeps = {(setting, seed): result for (setting, seed, _, _), result in zip(jobs, found)}
     runs: set[tuple[Setting, int, float]] = set()
     grids = {setting: list(GRIDS[setting.optimizer][:: budget.grid_every]) for setting in budget.settings}
     for setting in budget.settings:
@@ -329,17 +344,19 @@ def table_lines(outcomes: list[Outcome], seeds: Sequence[int]) -> list[str]:
 
 def cost_lines(outcomes: list[Outcome], seconds: dict[Setting, float], seeds: Sequence[int]) -> list[str]:
     lines = [
-        "| setting | sweep steps (mean) | x 100-step sweep | share of the run's steps | find_lr s | "
-        "one run s (plain loop) |",
-        "|---|---|---|---|---|---|",
+        "| setting | run steps | sweep steps (mean) | x 100-step sweep | sweeps' share of the run | "
+        "race steps | sweeps + race, share of the run | find_lr s | one run s (plain loop) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for outcome in outcomes:
         steps = statistics.fmean(outcome.sweeps[seed]["sweep_steps"] for seed in seeds)
+        raced = statistics.fmean(outcome.sweeps[seed]["race_steps"] for seed in seeds)
         wall = statistics.fmean(outcome.sweeps[seed]["seconds"] for seed in seeds)
-        share = 100 * steps / outcome.setting.total_steps
+        total = outcome.setting.total_steps
         lines.append(
-            f"| {outcome.setting.label} | {steps:.0f} | {steps / 100:.2f} | {share:.0f}% | {wall:.1f} | "
-            f"{seconds[outcome.setting]:.1f} |"
+            f"| {outcome.setting.label} | {total} | {steps:.0f} | {steps / 100:.2f} | "
+            f"{100 * steps / total:.0f}% | {raced:.0f} | {100 * (steps + raced) / total:.0f}% | "
+            f"{wall:.1f} | {seconds[outcome.setting]:.1f} |"
         )
     return [*lines, ""]
 
@@ -376,7 +393,9 @@ def run(quick: bool = False, *, raw: Path | None = None) -> list[str]:
         "(x2 apart), in points; every run is paired with the grid (same initial weights, same batch order). "
         "`peak` is the library's default pick (`find_lr()` told the schedule and the run's length: "
         f"{FinderSettings().repeats} sweeps x {FinderSettings().num_steps} steps, median); `peak, one sweep` "
-        "is the same rule on the first sweep alone; the peers' rules read the same sweeps (median over "
+        "is the same rule on the first sweep alone; `peak + race` races 3 LRs x2 apart around it in short "
+        "trials (successive halving within 10% of the run's steps) and keeps the winner; the peers' rules "
+        "read the same sweeps (median over "
         "them): fastai's valley / steep / minimum / slide, torch-lr-finder's steepest, Lightning's "
         "`suggestion()`; `steepest` is ours. A cliff: one grid step above the best loses over "
         f"{100 * CLIFF:.0f} points.",

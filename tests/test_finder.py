@@ -198,3 +198,19 @@ def test_the_pick_knows_the_schedule_and_the_run_length() -> None:
     assert find_lr(shuffled(schedule=OneCycle(1.0)), **REPEATED).settings["schedule"] == "one-cycle"
     unset = find_lr(shuffled(), **REPEATED).settings
     assert unset["schedule"] == "constant" and unset["total_steps"] == recipe.DEFAULT_TOTAL_STEPS
+
+
+def test_a_race_confirms_one_of_the_lrs_around_the_pick_within_its_budget() -> None:
+    from lightning_lr.finder.race import candidates
+
+    result = find_lr(shuffled(), confirm=3, confirm_share=0.5, total_steps=400, **REPEATED)
+    pick = result.suggestions["peak"].lr
+    assert pick is not None and result.confirmed in candidates(pick, 3)
+    assert result.suggestion == result.confirmed
+    assert [(row["round"], row["steps"]) for row in result.race] == [(0, 28)] * 3 + [(1, 56)] * 2
+    assert sum(row["steps"] for row in result.race) <= 0.5 * 400
+    finalists = [row for row in result.race if row["round"] == 1]
+    best = min(finalists, key=lambda row: row["loss"])
+    assert result.confirmed == best["lr"]
+    without = find_lr(shuffled(), total_steps=400, **REPEATED)
+    assert without.race == [] and without.suggestion == pick  # the race changes nothing else

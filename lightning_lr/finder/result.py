@@ -55,6 +55,9 @@ class FinderSettings:
         schedule: what the LR is for: ``"constant"``, ``"decay"`` (the peak of warmup + decay) or
             ``"one-cycle"`` (its peak); ``None``: read from the fit's scheduler or the model's
             ``schedule`` hparam, else ``decay``.
+        confirm: LRs to race in short trials from the same weights, spaced x2 around the pick (0:
+            no race; 3-5 usual); successive halving keeps the one whose training loss ends lowest.
+        confirm_share: the share of ``total_steps`` all the race's trials together may spend.
         total_steps: optimizer steps of the run the LR is for; ``None``: read from the fit or the
             Trainer, else :data:`~lightning_lr.finder.recipe.DEFAULT_TOTAL_STEPS`.
 
@@ -84,6 +87,13 @@ class FinderSettings:
             "help": "what the LR is for: constant, decay (warmup + decay) or one-cycle; default: the fit's"
         },
     )
+    confirm: int = field(
+        default=0,
+        metadata={"help": "LRs raced around the pick in short trials from the same weights (0: off)"},
+    )
+    confirm_share: float = field(
+        default=0.1, metadata={"help": "share of the run's steps the race may spend, all trials together"}
+    )
     total_steps: int | None = field(
         default=None,
         metadata={"help": "optimizer steps of the run the LR is for; default: the fit's or trainer's"},
@@ -108,6 +118,9 @@ class FinderSettings:
         check_choice("rule", self.rule, tuple(RULES))
         if self.schedule is not None:
             check_choice("schedule", self.schedule, SCHEDULE_KINDS)
+        if self.confirm:
+            check_int("confirm", self.confirm, 2, "Race 3 to 5 LRs, or 0 for no race.")
+        check_range("confirm_share", self.confirm_share, 0.0, 1.0, low_open=True)
         if self.total_steps is not None:
             check_int(
                 "total_steps", self.total_steps, 1, "The optimizer steps of the run, e.g. 20 epochs x 50."
@@ -176,6 +189,8 @@ class LRFinderResult:
         sweeps: the losses of each sweep (the rules read each one).
         picks: every rule's pick of each sweep (``None`` where it made none).
         settings: the settings used, with the schedule's kind and the run's length filled in.
+        race: each trial of the confirmation race: ``{"round", "lr", "steps", "loss"}``.
+        confirmed: the race's winner, which :attr:`suggestion` then reports; ``None`` without a race.
     """
 
     lrs: list[float]
@@ -188,11 +203,14 @@ class LRFinderResult:
     sweeps: list[list[float]] = field(default_factory=list)
     picks: dict[str, list[float | None]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    race: list[dict[str, Any]] = field(default_factory=list)
+    confirmed: float | None = None
 
     @property
     def suggestion(self) -> float | None:
-        """The default rule's LR, or ``None`` when it could make none (see its ``reason``)."""
-        return self.suggestions[self.rule].lr
+        """The race's winner, else the default rule's LR, or ``None`` when it could make none (see
+        its ``reason``)."""
+        return self.confirmed if self.confirmed is not None else self.suggestions[self.rule].lr
 
     @property
     def spread(self) -> float | None:
@@ -265,5 +283,10 @@ def report(result: LRFinderResult) -> None:
         value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
         default = " (default)" if name == result.rule else ""
         rank_zero_info(f"LR finder: {name}{default}: {value} ({suggestion.reason})")
+    if result.race:
+        trials = "; ".join(
+            f"{row['lr']:.3g} x {row['steps']} steps: {row['loss']:.4g}" for row in result.race
+        )
+        rank_zero_info(f"LR finder race: {trials}; the winner {result.confirmed:.3g} is used")
     if result.settings:
         rank_zero_info(f"LR finder settings: {', '.join(f'{k}={v}' for k, v in result.settings.items())}")

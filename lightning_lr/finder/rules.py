@@ -166,20 +166,18 @@ def peak(
     The cap only bites for ``divisor < 1``: the peak never lies past the last LR at which training
     still did better than not training at all.
 
-    The divisor 3 is calibrated by ``benchmarks/finder.py`` (20 epochs, 3 seeds, warmup + cosine
-    and one-cycle, against a 10-point log grid of peak LRs, on MNIST-1D and scikit-learn's digits).
-    Of the divisors of the minimum's LR (1, 2, 3, 5, 10) it has the smallest worst gap to the
-    grid's best mean accuracy, about 1 point (measured: -0.4 and -1.0 points on MNIST-1D, +0.1
-    and -0.9 on digits), where ``minimum`` loses 7 points and Lightning's suggestion 8 on MNIST-1D.
-    ``valley`` x 8 did as well in the worst case and better on average on the default sweep
-    (-1.0, +0.3, -0.2, -0.1), but the valley moves with where the sweep starts (2.5x on digits
-    from ``min_lr=1e-4``), and the minimum's LR does not: a default must not depend on ``min_lr``.
+    Called alone, the divisor is 3 (fitted on 20-epoch warmup + cosine runs of a single 100-step
+    sweep). The finder passes the divisor that suits what the LR is for instead, the kind of
+    schedule and the run's length (:func:`~lightning_lr.finder.recipe.divisor`), fitted by
+    ``benchmarks/finder_suite.py`` on its tuning seeds; the minimum's LR is read rather than the
+    valley's because it does not move with where the sweep starts.
 
     Args:
         lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
         losses: the loss of each step; the curve ends at its first non-finite loss.
         beta: smoothing of the loss (:func:`smooth`).
-        divisor: the LR at the smoothed minimum is divided by this (> 0).
+        divisor: the LR at the smoothed minimum is divided by this (> 0); see
+            :func:`~lightning_lr.finder.recipe.divisor`.
 
     Returns:
         The suggestion (``index`` is ``m``), with ``lr=None`` on a curve that does not fall or whose
