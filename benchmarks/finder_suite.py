@@ -269,7 +269,14 @@ def _spread(lrs: Sequence[float | None]) -> float | None:
     return math.exp(statistics.stdev(logs)) if len(logs) > 1 else None
 
 
-def measure(budget: Budget) -> list[Outcome]:
+def _key(setting: Setting, epochs: int, lr: float, seed: int) -> str:
+    return f"{setting.task}|{setting.optimizer}|{setting.schedule}|{epochs}|{lr!r}|{seed}"
+
+
+def measure(budget: Budget, cache: dict[str, float] | None = None) -> list[Outcome]:
+    """Sweep and train every setting and seed; ``cache`` holds test accuracies already measured
+    (a run is a deterministic function of its key), and receives the new ones."""
+    cache = {} if cache is None else cache
     options = budget.finder or {}
     seeds = (*budget.tune, *budget.report)
     jobs = [(setting, seed, options, seed in budget.report) for setting in budget.settings for seed in seeds]
@@ -284,10 +291,17 @@ def measure(budget: Budget) -> list[Outcome]:
             picks = sweeps[setting, seed]["picks"]
             runs.update((setting, seed, lr) for lr in picks.values() if lr is not None)
     ordered = sorted(runs, key=lambda run: (run[0].label, run[1], run[2]))
-    accuracies = run_all(
+    keys = [_key(s, budget.epochs or s.epochs, lr, seed) for s, seed, lr in ordered]
+    missing = [(run, key) for run, key in zip(ordered, keys) if key not in cache]
+    fresh = run_all(
         train_and_test,
-        [(s.task, s.optimizer, s.schedule, budget.epochs or s.epochs, lr, seed) for s, seed, lr in ordered],
+        [
+            (s.task, s.optimizer, s.schedule, budget.epochs or s.epochs, lr, seed)
+            for (s, seed, lr), _ in missing
+        ],
     )
+    cache.update({key: value for (_, key), value in zip(missing, fresh)})
+    accuracies = [cache[key] for key in keys]
     outcomes = []
     for setting in budget.settings:
         accuracy: dict[int, dict[float, float]] = {seed: {} for seed in seeds}
@@ -361,13 +375,35 @@ def cost_lines(outcomes: list[Outcome], seconds: dict[Setting, float], seeds: Se
     return [*lines, ""]
 
 
-def run(quick: bool = False, *, raw: Path | None = None) -> list[str]:
-    """Run the suite; its ``## LR finder on unseen seeds and tasks`` section of RESULTS.md, as lines."""
-    start = time.perf_counter()
+def tune(quick: bool = False) -> dict[str, Any]:
+    """The tuning seeds alone: the recipe's fit, as plain data (``intercepts``, ``slope``, ``gap``)."""
     budget = QUICK if quick else FULL
     torch.set_num_threads(1)
     with quiet():
-        outcomes = measure(budget)
+        outcomes = measure(
+            Budget(budget.settings, budget.tune, (), budget.grid_every, budget.epochs, budget.finder)
+        )
+    intercepts, slope, gap = fit(outcomes, budget.tune)
+    return {"intercepts": intercepts, "slope": slope, "gap": gap}
+
+
+def run(quick: bool = False, *, raw: Path | None = None, cache: Path | None = None) -> list[str]:
+    """Run the suite; its ``## LR finder on unseen seeds and tasks`` section of RESULTS.md, as lines.
+
+    Args:
+        quick: a smoke run (two settings, one seed each way, a 3-point grid, one epoch).
+        raw: also write every measurement to this JSON file.
+        cache: a JSON file of test accuracies by run, read if it exists and written back: the grid
+            does not depend on the recipe, so a refit need not train it again.
+    """
+    start = time.perf_counter()
+    budget = QUICK if quick else FULL
+    torch.set_num_threads(1)
+    known: dict[str, float] = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    with quiet():
+        outcomes = measure(budget, known)
+    if cache is not None:
+        cache.write_text(json.dumps(known))
         seconds = {setting: run_seconds(setting) for setting in budget.settings}
     intercepts, slope, tuned_gap = fit(outcomes, budget.tune)
     library = ", ".join(f"{kind} {value:+.2f}" for kind, value in recipe.INTERCEPTS.items())
@@ -424,9 +460,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--raw", type=Path, default=None, help="also write every measurement as JSON here")
+    parser.add_argument("--tune", action="store_true", help="only fit the recipe on the tuning seeds")
+    parser.add_argument("--cache", type=Path, default=None, help="JSON of accuracies already measured")
     args = parser.parse_args(argv)
+    if args.tune:
+        print(json.dumps(tune(args.quick)), flush=True)
+        return
     with contextlib.suppress(BrokenPipeError):
-        print("\n".join(run(args.quick, raw=args.raw)), flush=True)
+        print("\n".join(run(args.quick, raw=args.raw, cache=args.cache)), flush=True)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,10 @@ REFERENCE_STEPS = 500
 DEFAULT_TOTAL_STEPS = REFERENCE_STEPS
 """The run length assumed when neither the caller nor a Trainer says (a few thousand samples x 20 epochs)."""
 
-INTERCEPTS: dict[str, float] = {"constant": -1.0, "decay": -0.5, "one-cycle": -0.5}
+INTERCEPTS: dict[str, float] = {"constant": -0.90, "decay": -0.45, "one-cycle": -0.55}
 """``log10(pick / LR at the smoothed minimum)`` at :data:`REFERENCE_STEPS`, by kind of schedule."""
 
-SLOPE = 0.0
+SLOPE = 0.2
 """How ``log10`` of the pick moves per decade of run length."""
 
 ONE_CYCLE_RAMP = 0.15
