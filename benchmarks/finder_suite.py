@@ -8,7 +8,9 @@ library's ``find_lr`` with its defaults, told the schedule and the run's length.
 against the library's numbers. Seeds 3-5 report: each is trained at the library's pick and at each
 peer rule's pick read off the same sweeps, paired with the grid (same initial weights, same batches).
 
-``python -m benchmarks.finder_suite [--quick] [--raw PATH]``; ``--quick`` is a smoke run.
+``python -m benchmarks.finder_suite [--quick] [--raw PATH] [--cache PATH] [--tune]``; ``--quick`` is
+a smoke run, ``--tune`` prints the recipe's fit on the tuning seeds alone (as JSON), ``--cache``
+keeps the accuracies of runs already trained (the grid does not depend on the recipe).
 """
 
 from __future__ import annotations
@@ -402,9 +404,9 @@ def run(quick: bool = False, *, raw: Path | None = None, cache: Path | None = No
     known: dict[str, float] = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     with quiet():
         outcomes = measure(budget, known)
+        seconds = {setting: run_seconds(setting) for setting in budget.settings}
     if cache is not None:
         cache.write_text(json.dumps(known))
-        seconds = {setting: run_seconds(setting) for setting in budget.settings}
     intercepts, slope, tuned_gap = fit(outcomes, budget.tune)
     library = ", ".join(f"{kind} {value:+.2f}" for kind, value in recipe.INTERCEPTS.items())
     fitted = ", ".join(f"{kind} {value:+.2f}" for kind, value in intercepts.items())

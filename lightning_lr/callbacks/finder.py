@@ -188,7 +188,11 @@ def fit_settings(settings: FinderSettings, trainer: pl.Trainer) -> FinderSetting
     kind = settings.schedule
     if kind is None:
         optimizer = trainer.optimizers[0]
-        schedulers = [c.scheduler for c in trainer.lr_scheduler_configs if c.scheduler.optimizer is optimizer]
+        schedulers = [
+            c.scheduler
+            for c in trainer.lr_scheduler_configs
+            if getattr(c.scheduler, "optimizer", None) is optimizer
+        ]
         kind = "constant"
         if schedulers:
             schedule = getattr(schedulers[0], "schedule", None)
