@@ -197,3 +197,16 @@ def test_the_callback_reads_the_schedules_kind_and_the_steps_left_from_the_fit(m
     told = LRFinder(apply=False, schedule="decay", total_steps=1000, **SWEEP)
     make_trainer(max_steps=10, callbacks=[told]).fit(tiny(lr=1e-3))
     assert (told.results[0].settings["schedule"], told.results[0].settings["total_steps"]) == ("decay", 1000)
+
+
+def test_every_finder_setting_is_a_named_argument_of_the_callback() -> None:
+    """LightningCLI reads the callback's signature: a setting missing there could not be configured."""
+    import dataclasses
+    import inspect
+
+    from lightning_lr.finder import FinderSettings
+
+    parameters = inspect.signature(LRFinder).parameters
+    for item in dataclasses.fields(FinderSettings):
+        assert item.name in parameters and parameters[item.name].default is None, item.name
+    assert LRFinder(repeats=2, rule="valley").settings == FinderSettings(repeats=2, rule="valley")

@@ -52,9 +52,10 @@ class LRFinder(pl.Callback):
         plot: PNG of each sweep, relative to the run's log directory (``{epoch}`` is filled in);
             ``None`` skips it, and so does a run without a logger unless the path is absolute.
         enable_progress_bar: show the sweep's progress; default: as the Trainer does.
-        **options: fields of :class:`~lightning_lr.finder.FinderSettings` replacing those of
-            ``settings`` (``min_lr``, ``max_lr``, ``num_steps``, ``repeats``, ``seed``, ``mode``,
-            ``stop_factor``, ``beta``, ``rule``, ``schedule``, ``total_steps``).
+        min_lr, max_lr, num_steps, repeats, seed, mode, stop_factor, beta, rule, schedule,
+            total_steps, confirm, confirm_share: the fields of
+            :class:`~lightning_lr.finder.FinderSettings` (see there), replacing those of ``settings``;
+            ``None`` keeps them.
 
     Example:
         >>> LRFinder(rule="peak").settings.rule
@@ -66,12 +67,43 @@ class LRFinder(pl.Callback):
         epochs: Sequence[int] = (0,),
         *,
         settings: FinderSettings | None = None,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+        num_steps: int | None = None,
+        repeats: int | None = None,
+        seed: int | None = None,
+        mode: str | None = None,
+        stop_factor: float | None = None,
+        beta: float | None = None,
+        rule: str | None = None,
+        schedule: str | None = None,
+        total_steps: int | None = None,
+        confirm: int | None = None,
+        confirm_share: float | None = None,
         apply: bool = True,
         plot: str | None = "lr_finder_epoch{epoch}.png",
         enable_progress_bar: bool | None = None,
-        **options: Any,
     ) -> None:
-        self.settings = FinderSettings.build(settings, **options)
+        # named one by one (not **options) so that LightningCLI can read them from a config; a
+        # None keeps the value of `settings`, whose defaults are written once, in FinderSettings
+        given = {
+            "min_lr": min_lr,
+            "max_lr": max_lr,
+            "num_steps": num_steps,
+            "repeats": repeats,
+            "seed": seed,
+            "mode": mode,
+            "stop_factor": stop_factor,
+            "beta": beta,
+            "rule": rule,
+            "schedule": schedule,
+            "total_steps": total_steps,
+            "confirm": confirm,
+            "confirm_share": confirm_share,
+        }
+        self.settings = FinderSettings.build(
+            settings, **{name: value for name, value in given.items() if value is not None}
+        )
         if isinstance(epochs, (str, bytes)) or not isinstance(epochs, Sequence) or not epochs:
             raise fail("epochs", epochs, "must be a non-empty list of epoch numbers", "E.g. `epochs=[0]`.")
         self.epochs = sorted({check_int("epochs", epoch, 0) for epoch in epochs})
