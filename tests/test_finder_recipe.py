@@ -46,8 +46,12 @@ def test_the_divisor_follows_the_fitted_line() -> None:
     for kind in recipe.SCHEDULE_KINDS:
         at_reference = divisor(kind, recipe.REFERENCE_STEPS)
         assert at_reference == pytest.approx(10 ** -recipe.INTERCEPTS[kind])
-        ten_times = divisor(kind, 10 * recipe.REFERENCE_STEPS)
-        assert ten_times == pytest.approx(at_reference * 10**-recipe.SLOPE)
+        longest, shortest = recipe.FITTED_STEPS[1], recipe.FITTED_STEPS[0]
+        ratio = math.log10(longest / recipe.REFERENCE_STEPS)
+        assert divisor(kind, longest) == pytest.approx(at_reference * 10 ** (-recipe.SLOPE * ratio))
+        # outside the lengths the fit saw, the nearest end: never extrapolated
+        assert divisor(kind, 10 * longest) == divisor(kind, longest)
+        assert divisor(kind, 1) == divisor(kind, shortest)
 
 
 def test_bad_kinds_and_lengths_are_refused() -> None:

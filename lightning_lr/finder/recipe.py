@@ -5,7 +5,9 @@ is held only briefly and can be higher; a long run can afford a lower LR than a 
 of the finder's default rule (``peak``) is the LR at the smoothed loss's minimum divided by
 :func:`divisor`, which reads the kind of schedule and the run's length in optimizer steps::
 
-    log10(divisor) = INTERCEPTS[kind] + SLOPE * log10(total_steps / REFERENCE_STEPS)
+    log10(divisor) = -(INTERCEPTS[kind] + SLOPE * log10(total_steps / REFERENCE_STEPS))
+
+with ``total_steps`` held within :data:`FITTED_STEPS`, the lengths the fit saw.
 
 The numbers are fitted by ``benchmarks/finder_suite.py`` on its tuning seeds (0-2) over 14 settings
 (six tasks, AdamW and SGD with momentum, the three kinds of schedule, 5- and 20-epoch runs): a least-
@@ -39,6 +41,9 @@ INTERCEPTS: dict[str, float] = {"constant": -0.90, "decay": -0.45, "one-cycle": 
 SLOPE = 0.2
 """How ``log10`` of the pick moves per decade of run length."""
 
+FITTED_STEPS = (65, 1260)
+"""The run lengths the fit saw; a length outside is read as the nearest end, never extrapolated."""
+
 ONE_CYCLE_RAMP = 0.15
 """A schedule whose ramp up takes at least this share of the run is read as one-cycle."""
 
@@ -52,7 +57,8 @@ def divisor(kind: str, total_steps: int) -> float:
     """
     check_choice("schedule", kind, SCHEDULE_KINDS)
     check_int("total_steps", total_steps, 1)
-    return float(10.0 ** -(INTERCEPTS[kind] + SLOPE * math.log10(total_steps / REFERENCE_STEPS)))
+    steps = min(max(total_steps, FITTED_STEPS[0]), FITTED_STEPS[1])
+    return float(10.0 ** -(INTERCEPTS[kind] + SLOPE * math.log10(steps / REFERENCE_STEPS)))
 
 
 def schedule_kind(schedule: Schedule | str | None, total_steps: int) -> str:
