@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import diagnostics, finder, gpu, guard, overhead, recipes, search
+from benchmarks import diagnostics, finder, finder_suite, gpu, guard, overhead, recipes, search
 from benchmarks._common import WORKERS, machine
 
 
@@ -20,6 +20,7 @@ def main() -> None:
     for name, module in (
         ("overhead", overhead),
         ("finder", finder),
+        ("finder suite", finder_suite),
         ("time to accuracy", recipes),
         ("search", search),
         ("diagnostics", diagnostics),

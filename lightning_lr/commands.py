@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightning_lr.cli_base import LightningLRCLI
 from lightning_lr.command_parser import SubcommandParser, purpose
-from lightning_lr.finder.result import LRFinderResult
+from lightning_lr.finder.result import FinderSettings, LRFinderResult
 from lightning_lr.finder.sweep import find_lr
 from lightning_lr.logs import quiet_lightning
 from lightning_lr.plot import plot_lr_finder, plot_lr_plan, plot_search
@@ -89,10 +89,7 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
     """``lightning-lr find-lr``: run an LR range test on a config's model and data; print and plot."""
     parser = SubcommandParser("find-lr", purpose("find-lr", "Nothing is trained; the weights are put back."))
     parser.add_argument("-o", "--output", default="lr_finder.png", help="PNG to write")
-    parser.add_argument("--min_lr", type=float, default=1e-7, help="first LR of the sweep")
-    parser.add_argument("--max_lr", type=float, default=10.0, help="last LR of the sweep")
-    parser.add_argument("--num_steps", type=int, default=100, help="optimizer steps of the sweep")
-    parser.add_argument("--rule", default="peak", help="the rule marked as the default pick")
+    FinderSettings.add_arguments(parser)
     options, overrides = parser.split(argv)
     # find_lr also reports the rules through Lightning's info log; here they are printed below, once
     info = logging.getLogger("lightning.pytorch.utilities.rank_zero")
@@ -105,10 +102,7 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
                 cli.model,
                 datamodule=cli.datamodule,
                 trainer=cli.trainer,
-                min_lr=options.min_lr,
-                max_lr=options.max_lr,
-                num_steps=options.num_steps,
-                rule=options.rule,
+                settings=FinderSettings.from_namespace(options),
             )
         finally:
             info.setLevel(level)
@@ -117,7 +111,9 @@ def find_lr_command(argv: Sequence[str]) -> LRFinderResult:
         value = "none" if suggestion.lr is None else f"{suggestion.lr:.3g}"
         default = " (default)" if name == result.rule else ""
         print(f"lightning-lr: {name}{default}: {value} ({suggestion.reason})")
-    print(f"lightning-lr: {len(result.losses)} steps; plot: {path}")
+    settings = ", ".join(f"{key}={value}" for key, value in result.settings.items())
+    print(f"lightning-lr: settings used: {settings}")
+    print(f"lightning-lr: {len(result.sweeps)} sweeps, {len(result.losses)} steps at most; plot: {path}")
     return result
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,13 +10,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lightning_lr.finder.figure import plot_lr_finder as plot_lr_finder  # the finder draws its own figure
 from lightning_lr.preview import LRPlan
 
 if TYPE_CHECKING:
-    from lightning_lr.finder.result import LRFinderResult
     from lightning_lr.search.result import SearchResult
-
-_MARKERS = {"steepest": "v", "valley": "o", "minimum": "s", "peak": "*", "slide": "P"}
 
 
 def plot_lr_plan(
@@ -65,44 +62,6 @@ def _epoch_ticks(total: int, steps_per_epoch: float) -> Sequence[tuple[float, in
     epochs = int(total // steps_per_epoch)
     stride = max(1, epochs // 10)
     return [(epoch * steps_per_epoch, epoch) for epoch in range(0, epochs + 1, stride)]
-
-
-def plot_lr_finder(result: LRFinderResult, path: str | Path, *, title: str = "LR range test") -> Path:
-    """Loss against LR (log scale), raw and smoothed, with each rule's suggestion marked; a PNG."""
-    figure = Figure(figsize=(7.0, 4.2), dpi=110)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.plot(result.lrs, result.losses, color="0.75", linewidth=1.0, label="loss")
-    smoothed = result.smoothed[: len(result.lrs)]
-    axes.plot(result.lrs[: len(smoothed)], smoothed, color="C0", linewidth=1.8, label="smoothed loss")
-    for name, suggestion in result.suggestions.items():
-        if suggestion.lr is None or suggestion.index is None or suggestion.index >= len(smoothed):
-            continue
-        axes.axvline(suggestion.lr, color="0.6", linewidth=0.6, linestyle=":")
-        axes.plot(
-            [suggestion.lr],
-            [smoothed[min(suggestion.index, len(smoothed) - 1)]],
-            marker=_MARKERS.get(name, "o"),
-            markersize=9,
-            linestyle="none",
-            label=f"{name}: {suggestion.lr:.2g}" + (" (default)" if name == result.rule else ""),
-        )
-    axes.set_xscale("log")
-    axes.set_xlabel("learning rate")
-    axes.set_ylabel("training loss")
-    finite = [value for value in smoothed if math.isfinite(value)]
-    if finite:  # from the best loss to a little above the starting one: the blow-up is cut off
-        low, start = min(finite), finite[0]
-        span = max(start - low, 1e-12)
-        axes.set_ylim(low - 0.1 * span, start + 0.4 * span)
-    axes.set_title(title)
-    axes.grid(True, which="both", alpha=0.25)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
-    return out
 
 
 def plot_search(result: SearchResult, path: str | Path, *, title: str = "LR search") -> Path:

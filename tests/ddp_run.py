@@ -118,6 +118,7 @@ def finder(out: Path) -> None:
         "rank": trainer.global_rank,
         "suggestion": result.suggestion,
         "losses": result.losses,
+        "swept": sum(len(sweep) for sweep in result.sweeps),
         "lrs": seen.lrs,
         "hparam_lr": model.hparams.lr,
         "plots": plots,

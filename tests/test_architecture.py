@@ -17,13 +17,13 @@ PACKAGE = Path(__file__).parents[1] / "lightning_lr"
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("_validate", "_internals", "logs")),
     ("pure maths", ("lengths", "schedules", "schedules.*", "plateau", "diagnose", "diagnose.*")),
-    ("pure finder rules", ("finder.curve", "finder.rules", "finder._*")),
+    ("pure finder rules", ("finder.curve", "finder.rules", "finder.recipe", "finder.race", "finder._*")),
     ("optimizers and their settings", ("optimizers", "settings", "schedule_lr")),
     (
         "engines and their results",
         ("finder", "finder.result", "finder.sweep", "search", "search.*", "preview", "checkpoint_io"),
     ),
-    ("figures", ("plot",)),
+    ("figures", ("finder.figure", "plot")),
     ("callbacks", ("callbacks", "callbacks.*")),
     ("mixin", ("mixin",)),
     ("demo and example support", ("demo", "demo.*")),

@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
     ("section", "heading", "expected"),
     [
         ("finder", "## LR finder", ["| find_lr |", "| peak (", "| lightning ("]),
+        (
+            "finder_suite",
+            "## LR finder on unseen seeds and tasks",
+            ["| digits MLP, adamw", "| peak + race |"],
+        ),
         ("recipes", "## Time to accuracy", ["| finder `peak` -> one-cycle", "| Adam(W) 1e-3, constant |"]),
         ("search", "## Search efficiency", ["| from scratch | 0 |", "| from the finder's peak ("]),
         (

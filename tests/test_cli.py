@@ -417,7 +417,7 @@ def test_help_lists_every_subcommand_and_shows_defaults_in_plain_text(
     for command, default in (
         ("fit", "default: lr_schedule.png"),
         ("plot-schedule", "(default: lr_schedule.png)"),
-        ("find-lr", "(default: 100)"),
+        ("find-lr", "(default: 50)"),
         ("search", "(default: tpe)"),
     ):
         code, out, _ = user([command, "--help"], capsys)

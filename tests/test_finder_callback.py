@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 import lightning_lr.callbacks.finder as finder_module
 from lightning_lr import LRFinder
-from lightning_lr.schedules import CosineDecay
+from lightning_lr.schedules import CosineDecay, OneCycle
 
 SWEEP = {"num_steps": 30, "min_lr": 1e-3, "max_lr": 10.0, "plot": None}
 
@@ -181,3 +181,32 @@ def test_no_suggestion_keeps_the_lr_and_says_why(make_trainer: Any) -> None:
 def test_bad_arguments_fail_at_construction(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         LRFinder(**kwargs)
+
+
+def test_the_callback_reads_the_schedules_kind_and_the_steps_left_from_the_fit(make_trainer: Any) -> None:
+    finder = LRFinder(epochs=[0, 1], apply=False, **SWEEP)
+    make_trainer(max_epochs=3, callbacks=[finder]).fit(tiny(lr=1e-3, schedule=OneCycle(1.0)))
+    first, later = finder.results[0].settings, finder.results[1].settings
+    assert first["schedule"] == later["schedule"] == "one-cycle"
+    assert (first["total_steps"], later["total_steps"]) == (24, 16)  # 8 batches an epoch, 3 epochs
+    plain = LRFinder(apply=False, **SWEEP)
+    make_trainer(max_steps=10, callbacks=[plain]).fit(tiny(lr=1e-3))
+    assert (
+        plain.results[0].settings["schedule"] == "constant" and plain.results[0].settings["total_steps"] == 10
+    )
+    told = LRFinder(apply=False, schedule="decay", total_steps=1000, **SWEEP)
+    make_trainer(max_steps=10, callbacks=[told]).fit(tiny(lr=1e-3))
+    assert (told.results[0].settings["schedule"], told.results[0].settings["total_steps"]) == ("decay", 1000)
+
+
+def test_every_finder_setting_is_a_named_argument_of_the_callback() -> None:
+    """LightningCLI reads the callback's signature: a setting missing there could not be configured."""
+    import dataclasses
+    import inspect
+
+    from lightning_lr.finder import FinderSettings
+
+    parameters = inspect.signature(LRFinder).parameters
+    for item in dataclasses.fields(FinderSettings):
+        assert item.name in parameters and parameters[item.name].default is None, item.name
+    assert LRFinder(repeats=2, rule="valley").settings == FinderSettings(repeats=2, rule="valley")

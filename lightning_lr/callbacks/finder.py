@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR
 from typing_extensions import override
 
 from lightning_lr._validate import check_int, fail
 from lightning_lr.callbacks._lr_state import scale_lrs
-from lightning_lr.finder.result import FinderSettings, LRFinderResult, SweepMode, report
+from lightning_lr.finder.recipe import schedule_kind
+from lightning_lr.finder.result import FinderSettings, LRFinderResult, report
 from lightning_lr.finder.sweep import range_test
+from lightning_lr.schedules import Schedule
 
 
 class LRFinder(pl.Callback):
@@ -36,21 +40,21 @@ class LRFinder(pl.Callback):
     Only rank 0 writes the plot. Epochs already swept are kept in the checkpoint, so resuming does
     not sweep them again (and the LRs restored from the checkpoint already carry the change).
 
+    What the LR is for is read from the fit: the kind of its schedule (asked of the schedule, see
+    :func:`~lightning_lr.finder.recipe.schedule_kind`) and the optimizer steps left in the run, unless
+    ``schedule`` / ``total_steps`` are given. The defaults are the recipe the benchmark measures.
+
     Args:
         epochs: epochs at whose start to sweep; ``(0,)`` = once, before training.
-        min_lr: first LR of the sweep.
-        max_lr: last LR of the sweep.
-        num_steps: optimizer steps of each sweep (at least 10).
-        mode: ``"exponential"`` or ``"linear"`` sweep.
-        stop_factor: stop once the smoothed loss exceeds this multiple of its best.
-        beta: smoothing of the loss.
-        rule: the rule whose suggestion is used: ``peak`` (the default: the peak LR of a warmup +
-            decay or one-cycle schedule, which tolerates a higher LR), ``steepest``, ``valley``,
-            ``minimum`` or ``slide``.
+        settings: the finder's settings (:class:`~lightning_lr.finder.FinderSettings`).
         apply: change the LR to the suggestion; ``False`` only reports it.
         plot: PNG of each sweep, relative to the run's log directory (``{epoch}`` is filled in);
             ``None`` skips it, and so does a run without a logger unless the path is absolute.
         enable_progress_bar: show the sweep's progress; default: as the Trainer does.
+        min_lr, max_lr, num_steps, repeats, seed, mode, stop_factor, beta, rule, schedule,
+            total_steps, confirm, confirm_share: the fields of
+            :class:`~lightning_lr.finder.FinderSettings` (see there), replacing those of ``settings``;
+            ``None`` keeps them.
 
     Example:
         >>> LRFinder(rule="peak").settings.rule
@@ -61,18 +65,44 @@ class LRFinder(pl.Callback):
         self,
         epochs: Sequence[int] = (0,),
         *,
-        min_lr: float = 1e-7,
-        max_lr: float = 10.0,
-        num_steps: int = 100,
-        mode: SweepMode = "exponential",
-        stop_factor: float = 4.0,
-        beta: float = 0.98,
-        rule: str = "peak",
+        settings: FinderSettings | None = None,
+        min_lr: float | None = None,
+        max_lr: float | None = None,
+        num_steps: int | None = None,
+        repeats: int | None = None,
+        seed: int | None = None,
+        mode: str | None = None,
+        stop_factor: float | None = None,
+        beta: float | None = None,
+        rule: str | None = None,
+        schedule: str | None = None,
+        total_steps: int | None = None,
+        confirm: int | None = None,
+        confirm_share: float | None = None,
         apply: bool = True,
         plot: str | None = "lr_finder_epoch{epoch}.png",
         enable_progress_bar: bool | None = None,
     ) -> None:
-        self.settings = FinderSettings(min_lr, max_lr, num_steps, mode, stop_factor, beta, rule)
+        # named one by one (not **options) so that LightningCLI can read them from a config; a
+        # None keeps the value of `settings`, whose defaults are written once, in FinderSettings
+        given = {
+            "min_lr": min_lr,
+            "max_lr": max_lr,
+            "num_steps": num_steps,
+            "repeats": repeats,
+            "seed": seed,
+            "mode": mode,
+            "stop_factor": stop_factor,
+            "beta": beta,
+            "rule": rule,
+            "schedule": schedule,
+            "total_steps": total_steps,
+            "confirm": confirm,
+            "confirm_share": confirm_share,
+        }
+        self.settings = FinderSettings.build(
+            settings, **{name: value for name, value in given.items() if value is not None}
+        )
         if isinstance(epochs, (str, bytes)) or not isinstance(epochs, Sequence) or not epochs:
             raise fail("epochs", epochs, "must be a non-empty list of epoch numbers", "E.g. `epochs=[0]`.")
         self.epochs = sorted({check_int("epochs", epoch, 0) for epoch in epochs})
@@ -145,7 +175,7 @@ class LRFinder(pl.Callback):
 
         result = range_test(
             pl_module,
-            self.settings,
+            fit_settings(self.settings, trainer),
             train_dataloaders=trainer.train_dataloader,
             trainer=trainer,
             enable_progress_bar=progress,
@@ -180,3 +210,27 @@ def _base_lr(trainer: pl.Trainer) -> float | None:
             return float(base_lrs[0])
     group = optimizer.param_groups[0]
     return float(group.get("initial_lr", group["lr"]))
+
+
+def fit_settings(settings: FinderSettings, trainer: pl.Trainer) -> FinderSettings:
+    """``settings`` with what the LR is for read from the fit where left open: the optimizer steps
+    left in the run and the kind of the first optimizer's schedule."""
+    total = trainer.estimated_stepping_batches
+    left = int(total) - trainer.global_step if math.isfinite(total) else None
+    total_steps = settings.total_steps or (max(left, 1) if left is not None else None)
+    kind = settings.schedule
+    if kind is None:
+        optimizer = trainer.optimizers[0]
+        schedulers = [
+            c.scheduler
+            for c in trainer.lr_scheduler_configs
+            if getattr(c.scheduler, "optimizer", None) is optimizer
+        ]
+        kind = "constant"
+        if schedulers:
+            schedule = getattr(schedulers[0], "schedule", None)
+            if isinstance(schedule, Schedule) and total_steps is not None:
+                kind = schedule_kind(schedule, trainer.global_step + total_steps)
+            else:
+                kind = "one-cycle" if isinstance(schedulers[0], OneCycleLR) else "decay"
+    return replace(settings, schedule=kind, total_steps=total_steps)

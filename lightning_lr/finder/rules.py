@@ -3,7 +3,8 @@
 A range test raises the LR exponentially from ``min_lr`` to ``max_lr`` over N optimizer steps and
 records the training loss of each step. The rules here read that curve after smoothing it
 (:func:`smooth`) and are pure functions of plain floats; :func:`suggest_all` validates the curve,
-cuts off the blow-up (:func:`usable_range`) and applies every rule of :data:`RULES`.
+cuts off the blow-up (:func:`usable_range`) and applies every rule of :data:`RULES`, the one
+registry of rules.
 
 Every rule answers with a :class:`Suggestion`, whose ``lr`` is ``None`` (and ``reason`` says why)
 when the curve does not support one: fewer than :data:`MIN_POINTS` usable points, or a smoothed
@@ -13,6 +14,7 @@ loss that never falls by :data:`MIN_FALL` below its start (a flat or rising curv
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from lightning_lr._validate import check_int, check_non_negative, check_positive
 from lightning_lr.finder._picks import _minimum, _peak, _slide, _steepest, _valley
@@ -164,20 +166,18 @@ def peak(
     The cap only bites for ``divisor < 1``: the peak never lies past the last LR at which training
     still did better than not training at all.
 
-    The divisor 3 is calibrated by ``benchmarks/finder.py`` (20 epochs, 3 seeds, warmup + cosine
-    and one-cycle, against a 10-point log grid of peak LRs, on MNIST-1D and scikit-learn's digits).
-    Of the divisors of the minimum's LR (1, 2, 3, 5, 10) it has the smallest worst gap to the
-    grid's best mean accuracy, about 1 point (measured: -0.4 and -1.0 points on MNIST-1D, +0.1
-    and -0.9 on digits), where ``minimum`` loses 7 points and Lightning's suggestion 8 on MNIST-1D.
-    ``valley`` x 8 did as well in the worst case and better on average on the default sweep
-    (-1.0, +0.3, -0.2, -0.1), but the valley moves with where the sweep starts (2.5x on digits
-    from ``min_lr=1e-4``), and the minimum's LR does not: a default must not depend on ``min_lr``.
+    Called alone, the divisor is 3 (fitted on 20-epoch warmup + cosine runs of a single 100-step
+    sweep). The finder passes the divisor that suits what the LR is for instead, the kind of
+    schedule and the run's length (:func:`~lightning_lr.finder.recipe.divisor`), fitted by
+    ``benchmarks/finder_suite.py`` on its tuning seeds; the minimum's LR is read rather than the
+    valley's because it does not move with where the sweep starts.
 
     Args:
         lrs: the LR of each sweep step, positive and strictly increasing (at least 10 points).
         losses: the loss of each step; the curve ends at its first non-finite loss.
         beta: smoothing of the loss (:func:`smooth`).
-        divisor: the LR at the smoothed minimum is divided by this (> 0).
+        divisor: the LR at the smoothed minimum is divided by this (> 0); see
+            :func:`~lightning_lr.finder.recipe.divisor`.
 
     Returns:
         The suggestion (``index`` is ``m``), with ``lr=None`` on a curve that does not fall or whose
@@ -249,18 +249,72 @@ def slide(
     )
 
 
-RULES: dict[str, Callable[..., Suggestion]] = {
-    "steepest": steepest,
-    "valley": valley,
-    "minimum": minimum,
-    "peak": peak,
-    "slide": slide,
+@dataclass(frozen=True)
+class Rule:
+    """One suggestion rule, as the registry holds it.
+
+    Attributes:
+        read: reads the LR off a usable, smoothed curve: ``read(lrs, smoothed, divisor)``, where
+            ``divisor`` is what the ``peak`` rule divides by (:func:`~lightning_lr.finder.recipe.divisor`).
+        marker: the matplotlib marker of its suggestion in the finder's plot.
+        summary: one line for help texts and reports.
+    """
+
+    read: Callable[[list[float], list[float], float], Suggestion]
+    marker: str
+    summary: str
+
+    def __call__(
+        self, lrs: Sequence[float], losses: Sequence[float], *, beta: float = 0.98, divisor: float = 3.0
+    ) -> Suggestion:
+        """The rule on a whole curve, with its defaults: checked, smoothed, refused when it does not fall."""
+        check_positive("divisor", divisor)
+        xs, ys, smoothed = read_curve(lrs, losses, beta)
+        name = next(name for name, rule in RULES.items() if rule is self)
+        return _unusable(name, xs, ys, smoothed) or self.read(xs, smoothed, float(divisor))
+
+
+def _read_steepest(lrs: list[float], smoothed: list[float], divisor: float) -> Suggestion:
+    return _steepest(lrs, smoothed, None, 0)
+
+
+def _read_valley(lrs: list[float], smoothed: list[float], divisor: float) -> Suggestion:
+    return _valley(lrs, smoothed)
+
+
+def _read_minimum(lrs: list[float], smoothed: list[float], divisor: float) -> Suggestion:
+    return _minimum(lrs, smoothed)
+
+
+def _read_slide(lrs: list[float], smoothed: list[float], divisor: float) -> Suggestion:
+    return _slide(lrs, smoothed, 15, 0.005, 1.0)
+
+
+RULES: dict[str, Rule] = {
+    "steepest": Rule(_read_steepest, "v", "where the smoothed loss falls fastest against log(lr)"),
+    "valley": Rule(_read_valley, "o", "about halfway along the longest descent (fastai)"),
+    "minimum": Rule(_read_minimum, "s", "a tenth of the LR at the smoothed minimum (fastai)"),
+    "peak": Rule(
+        _peak, "*", "the LR at the smoothed minimum over a divisor set by the schedule and run length"
+    ),
+    "slide": Rule(_read_slide, "P", "where the descent settles, read from the end (fastai)"),
 }
-"""Every rule by name; :func:`suggest_all` applies them all with their defaults."""
+"""Every rule by name: :func:`suggest_all`, the finder's settings, its
+plot and the command line's help all read this. A new rule is one function and one line here."""
+
+
+def describe_rules() -> str:
+    """One line per rule, for help texts: ``name: summary``."""
+    return "; ".join(f"{name}: {rule.summary}" for name, rule in RULES.items())
 
 
 def suggest_all(
-    lrs: Sequence[float], losses: Sequence[float], *, stop_factor: float = 4.0, beta: float = 0.98
+    lrs: Sequence[float],
+    losses: Sequence[float],
+    *,
+    stop_factor: float = 4.0,
+    beta: float = 0.98,
+    divisor: float = 3.0,
 ) -> dict[str, Suggestion]:
     """Validate a range test's curve, cut off its blow-up and apply every rule of :data:`RULES`.
 
@@ -273,6 +327,7 @@ def suggest_all(
         losses: the loss of each step (as many as ``lrs``; NaN and inf allowed: they end the curve).
         stop_factor: the curve ends where the smoothed loss exceeds this multiple of its best (> 1).
         beta: smoothing of the loss (:func:`smooth`), in [0, 1).
+        divisor: the ``peak`` rule's divisor of the LR at the smoothed minimum (> 0).
 
     Returns:
         Each rule's :class:`Suggestion`, by name, in the order of :data:`RULES`.
@@ -293,6 +348,7 @@ def suggest_all(
         True
     """
     _check_options(stop_factor=stop_factor, beta=beta)
+    check_positive("divisor", divisor)
     xs, ys, smoothed = read_curve(lrs, losses, beta)
     count = usable_count(smoothed, stop_factor)
     if count < MIN_POINTS:
@@ -310,10 +366,4 @@ def suggest_all(
     flat = _unusable("steepest", xs, ys, smoothed)
     if flat is not None:
         return {name: Suggestion(name, None, None, flat.reason) for name in RULES}
-    return {
-        "steepest": _steepest(xs, smoothed, None, 0),
-        "valley": _valley(xs, smoothed),
-        "minimum": _minimum(xs, smoothed),
-        "peak": _peak(xs, smoothed, 3.0),
-        "slide": _slide(xs, smoothed, 15, 0.005, 1.0),
-    }
+    return {name: rule.read(xs, smoothed, float(divisor)) for name, rule in RULES.items()}

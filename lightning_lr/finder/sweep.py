@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_only
 from torch.optim import Optimizer
 from tqdm import tqdm
 from typing_extensions import override
 
+from lightning_lr._internals import process_rank
 from lightning_lr.finder._state import restore, snapshot
 from lightning_lr.finder.curve import Suggestion, smooth, usable_count
-from lightning_lr.finder.result import FinderSettings, LRFinderResult, SweepMode, report
+from lightning_lr.finder.race import candidates, rounds, survivors
+from lightning_lr.finder.recipe import DEFAULT_TOTAL_STEPS, schedule_kind
+from lightning_lr.finder.result import FinderSettings, LRFinderResult, median_suggestion, report
 from lightning_lr.finder.rules import RULES, suggest_all
+from lightning_lr.lengths import RunLength
+from lightning_lr.schedules import Constant, CosineDecay, OneCycle, Schedule, Warmup
 
 Reduce = Callable[[torch.Tensor], torch.Tensor]
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
@@ -28,8 +35,9 @@ BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_no
 class _Sweep(pl.Callback):
     """Sets the sweep's LR before each update, records the loss, stops once it blows up."""
 
-    def __init__(self, settings: FinderSettings, reduce: Reduce | None, progress: bool) -> None:
+    def __init__(self, settings: FinderSettings, reduce: Reduce | None, progress: bool, label: str) -> None:
         self.settings = settings
+        self.label = label
         self.planned = settings.lrs()
         self.reduce = reduce
         self.progress = progress
@@ -47,10 +55,10 @@ class _Sweep(pl.Callback):
         self.configured_lr = float(groups[0].get("initial_lr", groups[0]["lr"]))
         first = float(groups[0]["lr"]) or 1.0
         self.ratios = [float(group["lr"]) / first for group in groups]  # the groups keep their ratios
-        if self.progress and getattr(rank_zero_only, "rank", 0) == 0:  # the process, not the sweep
+        if self.progress and process_rank() == 0:  # the process, not the sweep
             self._bar = tqdm(
                 total=self.settings.num_steps,
-                desc="LR finder",
+                desc=self.label,
                 file=sys.stdout,
                 dynamic_ncols=True,
                 leave=False,
@@ -100,65 +108,109 @@ class _Sweep(pl.Callback):
             self._bar = None
 
 
+class _Trial(pl.Callback):
+    """Trains at ``lr`` times the schedule's shape (compressed to the trial) and records the loss."""
+
+    def __init__(self, lr: float, shape: Schedule, reduce: Reduce | None) -> None:
+        self.lr, self.shape, self.reduce = lr, shape, reduce
+        self.ratios: list[float] = []
+        self.losses: list[torch.Tensor] = []
+        self._loss: torch.Tensor | None = None
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        groups = trainer.optimizers[0].param_groups
+        first = float(groups[0]["lr"]) or 1.0
+        self.ratios = [float(group["lr"]) / first for group in groups]
+
+    @override
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
+    ) -> None:
+        part = loss.detach()
+        self._loss = part if self._loss is None else self._loss + part
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
+    ) -> None:
+        lr = self.lr * self.shape(trainer.global_step)
+        for group, ratio in zip(optimizer.param_groups, self.ratios):
+            group["lr"] = lr * ratio
+        if self._loss is not None:
+            self.losses.append(self._loss)  # device-side; read once, after the trial
+            self._loss = None
+
+    def score(self) -> float:
+        """The mean loss of the trial's last quarter of steps (inf once any loss is non-finite)."""
+        losses = torch.stack(self.losses).float() if self.losses else torch.zeros(0)
+        if self.reduce is not None and len(losses):
+            losses = self.reduce(losses)
+        values = losses.tolist()
+        if not values or not all(math.isfinite(value) for value in values):
+            return math.inf
+        tail = values[-max(1, len(values) // 4) :]
+        return statistics.fmean(tail)
+
+
 def find_lr(
     model: pl.LightningModule,
     train_dataloaders: Any = None,
     datamodule: pl.LightningDataModule | None = None,
     *,
     trainer: pl.Trainer | None = None,
-    min_lr: float = 1e-7,
-    max_lr: float = 10.0,
-    num_steps: int = 100,
-    mode: SweepMode = "exponential",
-    stop_factor: float = 4.0,
-    beta: float = 0.98,
-    rule: str = "peak",
+    settings: FinderSettings | None = None,
     update_hparams: bool = False,
     enable_progress_bar: bool | None = None,
+    **options: Any,
 ) -> LRFinderResult:
     """Run an LR range test (Smith 2017, arXiv:1506.01186) and suggest an LR.
 
     The LR rises from ``min_lr`` to ``max_lr`` over ``num_steps`` optimizer steps (all param groups
-    keep their ratios) while the training loss of each step is recorded; the sweep stops once the
-    smoothed loss exceeds ``stop_factor`` times its best. The sweep runs in a Trainer of its own
-    (same accelerator, precision, gradient accumulation and clipping as ``trainer`` when given; no
-    logger, no checkpoint, no callback of yours), and afterwards the model's weights and the torch,
-    Python and NumPy random states are put back exactly as they were: nothing on disk, in your
-    Trainer, its callbacks, loggers or optimizers is touched. To run the finder inside a fit (at its
-    start, or at given epochs), and under DDP, use the :class:`~lightning_lr.callbacks.LRFinder`
-    callback.
+    keep their ratios) while the training loss of each step is recorded; a sweep stops once the
+    smoothed loss exceeds ``stop_factor`` times its best. ``repeats`` sweeps run from the same
+    weights over the batches in other (seeded) orders, and each rule's pick is the median of its
+    picks over the sweeps: one sweep's pick moves by x/÷ 1.5-2 with the batch order alone. The
+    default rule, ``peak``, divides the LR at the smoothed minimum by a factor that depends on what
+    the LR is for (:mod:`lightning_lr.finder.recipe`): ``schedule`` and ``total_steps``, read from the
+    model's ``schedule`` hparam and from ``trainer`` when not given.
+
+    The sweeps run in a Trainer of their own (same accelerator, precision, gradient accumulation
+    and clipping as ``trainer`` when given; no logger, no checkpoint, no callback of yours), and
+    afterwards the model's weights and the torch, Python and NumPy random states are put back
+    exactly as they were. To run the finder inside a fit, and under DDP, use the
+    :class:`~lightning_lr.callbacks.LRFinder` callback.
 
     Args:
         model: the LightningModule; its ``configure_optimizers`` builds the optimizer swept.
         train_dataloaders: training data, unless ``datamodule`` or the model provides it.
         datamodule: a datamodule providing the training data.
-        trainer: the Trainer whose hardware and training settings the sweep copies.
-        min_lr: first LR of the sweep.
-        max_lr: last LR of the sweep.
-        num_steps: optimizer steps of the sweep (at least 10).
-        mode: ``"exponential"`` (evenly on a log scale, the usual) or ``"linear"``.
-        stop_factor: stop once the smoothed loss exceeds this multiple of its best.
-        beta: smoothing of the loss (bias-corrected exponential moving average).
-        rule: the rule :attr:`LRFinderResult.suggestion` reports: ``peak`` (the default, a peak
-            LR for warmup + decay or one-cycle), ``steepest``, ``valley``, ``minimum`` or ``slide``;
-            all are computed.
+        trainer: the Trainer whose hardware and training settings the sweep copies, and whose
+            ``max_steps`` / ``max_epochs`` give the run's length.
+        settings: the finder's settings (:class:`FinderSettings`); default: its defaults.
         update_hparams: scale ``model.hparams["lr"]`` (which the mixin reads) so that the first
             param group runs at the suggestion.
         enable_progress_bar: show the sweep's progress; default: as ``trainer`` does, else yes.
+        **options: fields of :class:`FinderSettings` replacing those of ``settings`` (``min_lr``,
+            ``max_lr``, ``num_steps``, ``repeats``, ``seed``, ``mode``, ``stop_factor``, ``beta``,
+            ``rule``, ``schedule``, ``total_steps``).
 
     Returns:
-        The sweep's LRs, losses and suggestions.
+        The sweeps' LRs, losses and suggestions, and the settings used.
 
     Raises:
-        ValueError: bad arguments, or no training data to sweep on.
+        ValueError: bad settings, or no training data to sweep on.
+        TypeError: an option that is not a setting.
     """
-    settings = FinderSettings(min_lr, max_lr, num_steps, mode, stop_factor, beta, rule)
+    chosen = FinderSettings.build(settings, **options)
     if train_dataloaders is None and datamodule is None and not _has_own_data(model):
         raise ValueError(
             "`find_lr` has no training data: pass `train_dataloaders` or `datamodule`, or define "
             "`train_dataloader()` in the model."
         )
-    result = range_test(model, settings, train_dataloaders, datamodule, trainer, enable_progress_bar)
+    if chosen.schedule is None:
+        chosen = replace(chosen, schedule=_model_schedule(model, chosen.total_steps))
+    result = range_test(model, chosen, train_dataloaders, datamodule, trainer, enable_progress_bar)
     factor = result.factor()
     if update_hparams and factor is not None:
         model.hparams["lr"] = model.hparams["lr"] * factor if "lr" in model.hparams else result.suggestion
@@ -175,46 +227,164 @@ def range_test(
     enable_progress_bar: bool | None = None,
     reduce: Reduce | None = None,
 ) -> LRFinderResult:
-    """The sweep itself, on validated settings; see :func:`find_lr`.
+    """The sweeps themselves, on validated settings; see :func:`find_lr`.
 
     ``reduce`` combines each step's loss across processes (the mean over DDP ranks), so that every
-    rank records the same curve, stops at the same step and reads the same suggestions.
+    rank records the same curves, stops at the same step and reads the same suggestions. A
+    ``total_steps`` left open is read from ``trainer`` (its ``max_steps``, else ``max_epochs`` times
+    the batches the sweep saw per epoch), else the default.
     """
     saved = snapshot(model)
     datamodule_trainer = getattr(datamodule, "trainer", None)
     progress = enable_progress_bar
     if progress is None:
         progress = trainer is None or trainer.progress_bar_callback is not None
-    sweep = _Sweep(settings, reduce, progress)
+    sweeps: list[_Sweep] = []
+    batches: float = math.inf
     try:
-        with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
-            runner = pl.Trainer(**_sweep_settings(trainer, scratch, settings.num_steps), callbacks=[sweep])
-            with warnings.catch_warnings():  # the sweep validates nothing on purpose
-                warnings.filterwarnings("ignore", message=".*`validation_step` but have no `val_dataloader`")
-                runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+        for repeat in range(settings.repeats):
+            restore(model, saved)
+            torch.manual_seed(settings.seed + repeat)  # the batch order; the weights are the same
+            sweep = _Sweep(settings, reduce, progress, f"LR finder {repeat + 1}/{settings.repeats}")
+            with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
+                runner = pl.Trainer(
+                    **_sweep_settings(trainer, scratch, settings.num_steps), callbacks=[sweep]
+                )
+                with warnings.catch_warnings():  # the sweep validates nothing on purpose
+                    warnings.filterwarnings(
+                        "ignore", message=".*`validation_step` but have no `val_dataloader`"
+                    )
+                    runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+            batches = runner.num_training_batches
+            sweeps.append(sweep)
     finally:
         restore(model, saved)
         if datamodule is not None:
             datamodule.trainer = datamodule_trainer
-    lrs, losses = sweep.lrs[: len(sweep.losses)], sweep.losses
+    total_steps = settings.total_steps or _run_steps(trainer, batches) or DEFAULT_TOTAL_STEPS
+    used = replace(settings, schedule=settings.schedule or "decay", total_steps=total_steps)
+    result = combine(sweeps, used)
+    pick = result.suggestions[used.rule].lr
+    if used.confirm and pick is not None:
+        budget = int(used.confirm_share * total_steps)
+        try:
+            result.race = _race(model, used, pick, budget, train_dataloaders, datamodule, trainer, reduce)
+        finally:
+            restore(model, saved)
+            if datamodule is not None:
+                datamodule.trainer = datamodule_trainer
+        last = max((row["round"] for row in result.race), default=None)
+        finalists = [row for row in result.race if row["round"] == last]
+        if finalists:
+            result.confirmed = survivors(
+                [row["lr"] for row in finalists], [row["loss"] for row in finalists]
+            )[0]
+    return result
+
+
+SHAPES: dict[str, Schedule] = {
+    "constant": Constant(),
+    "decay": Warmup(CosineDecay(1.0), 0.05),
+    "one-cycle": OneCycle(1.0),
+}
+"""The schedule a race's trial runs, by kind, compressed to the trial's length."""
+
+
+def _race(
+    model: pl.LightningModule,
+    settings: FinderSettings,
+    pick: float,
+    budget: int,
+    train_dataloaders: Any,
+    datamodule: pl.LightningDataModule | None,
+    trainer: pl.Trainer | None,
+    reduce: Reduce | None,
+) -> list[dict[str, Any]]:
+    """Successive halving over LRs around ``pick``, each trial from the same weights and batches."""
+    saved = snapshot(model)
+    rows: list[dict[str, Any]] = []
+    racers = candidates(pick, settings.confirm)
+    for number, (_, steps) in enumerate(rounds(settings.confirm, budget)):
+        shape = SHAPES[settings.schedule or "decay"].resolve(RunLength(steps))
+        scores = []
+        for lr in racers:
+            restore(model, saved)
+            torch.manual_seed(settings.seed)
+            trial = _Trial(lr, shape, reduce)
+            with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
+                runner = pl.Trainer(**_sweep_settings(trainer, scratch, steps), callbacks=[trial])
+                with warnings.catch_warnings():
+                    warnings.filterwarnings(
+                        "ignore", message=".*`validation_step` but have no `val_dataloader`"
+                    )
+                    runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+            scores.append(trial.score())
+            rows.append({"round": number, "lr": lr, "steps": steps, "loss": scores[-1]})
+        racers = survivors(racers, scores)
+    return rows
+
+
+def combine(sweeps: list[_Sweep], settings: FinderSettings) -> LRFinderResult:
+    """One result from the sweeps: each rule's median pick, the mean curve, the settings used."""
+    divisor = settings.divisor()
+    per_sweep = [
+        _suggestions(
+            sweep.lrs[: len(sweep.losses)], sweep.losses, settings.stop_factor, settings.beta, divisor
+        )
+        for sweep in sweeps
+    ]
+    longest = max(len(sweep.losses) for sweep in sweeps)
+    lrs = settings.lrs()[:longest]
+    losses = [
+        statistics.fmean(sweep.losses[k] for sweep in sweeps if len(sweep.losses) > k) for k in range(longest)
+    ]
+    suggestions = {name: median_suggestion(name, [found[name] for found in per_sweep], lrs) for name in RULES}
     return LRFinderResult(
         lrs,
         losses,
-        _suggestions(lrs, losses, settings.stop_factor, settings.beta),
+        suggestions,
         settings.rule,
-        sweep.stopped_early,
+        any(sweep.stopped_early for sweep in sweeps),
         smooth(losses, settings.beta),
-        sweep.configured_lr,
+        sweeps[0].configured_lr,
+        [list(sweep.losses) for sweep in sweeps],
+        {name: [found[name].lr for found in per_sweep] for name in RULES},
+        {**asdict(settings), "divisor": round(divisor, 4)},
     )
 
 
 def _suggestions(
-    lrs: list[float], losses: list[float], stop_factor: float, beta: float
+    lrs: list[float], losses: list[float], stop_factor: float, beta: float, divisor: float
 ) -> dict[str, Suggestion]:
     if len(losses) < 10:
         reason = f"the sweep ran only {len(losses)} steps before the loss blew up; lower `min_lr`"
         return {name: Suggestion(name, None, None, reason) for name in RULES}
-    return suggest_all(lrs, losses, stop_factor=stop_factor, beta=beta)
+    return suggest_all(lrs, losses, stop_factor=stop_factor, beta=beta, divisor=divisor)
+
+
+def _model_schedule(model: pl.LightningModule, total_steps: int | None) -> str:
+    """The kind of the schedule the mixin's hparams name (``decay`` without one we can read)."""
+    read = getattr(model, "optimizer_settings", None)
+    if read is None:
+        return "decay"
+    schedule = read().schedule
+    if schedule is None:
+        return "constant"
+    if not isinstance(schedule, Schedule):
+        return "decay"  # a plateau or torch scheduler: it lowers the LR it starts from
+    return schedule_kind(schedule, total_steps or DEFAULT_TOTAL_STEPS)
+
+
+def _run_steps(trainer: pl.Trainer | None, batches: float) -> int | None:
+    """The optimizer steps ``trainer`` would run, with ``batches`` training batches per epoch."""
+    if trainer is None:
+        return None
+    if trainer.max_steps and trainer.max_steps > 0:
+        return int(trainer.max_steps)
+    epochs = trainer.max_epochs
+    if not epochs or epochs < 0 or not math.isfinite(batches):
+        return None
+    return int(epochs * math.ceil(batches / trainer.accumulate_grad_batches))
 
 
 def _has_own_data(model: pl.LightningModule) -> bool:
