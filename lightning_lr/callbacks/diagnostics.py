@@ -121,6 +121,10 @@ class LRDiagnostics(pl.Callback):
         self._start_step = -1
         self._initial: float | None = None
         self._initial_step = 0
+        self._scale: float | None = None  # the loss of the run's first steps, before any warmup
+        self._found_high: float | None = None  # the lowest LR found too high (or diverging)
+        self._found_low: float | None = None  # the highest LR found too low
+        self._first: list[torch.Tensor] = []
         self._train_loss = TrainLossReader(train_metric)
         self._packs = PackChannel(deferred)  # each check's values on their way to the host
         self._regime = 0  # counts the LR changes made: a pack read after one is about the old LR
@@ -172,6 +176,10 @@ class LRDiagnostics(pl.Callback):
         self._losses.append(value)
         self._since_eval.add(value)
         segments: dict[str, torch.Tensor] = {} if same is None else {"same": same}
+        if self._scale is None and len(self._first) < self.rules.smoothing_steps:
+            self._first.append(value)
+            if len(self._first) == self.rules.smoothing_steps:
+                segments["scale"] = torch.stack(self._first)
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
             self._grad_norms.clear()
@@ -204,6 +212,11 @@ class LRDiagnostics(pl.Callback):
         for pending, parts in self._packs.due(before):
             if "same" in parts:  # the average over ranks is 1 only when every rank found the same
                 self._train_loss.settle(parts["same"][0] == 1.0)
+            if "scale" in parts and self._scale is None:
+                first = as_float32(parts["scale"])
+                scale = min(first[0], statistics.median(first))
+                if math.isfinite(scale) and scale > 0:
+                    self._scale = scale
             if pending.regime != self._regime:  # read before an LR change: the old regime's curve
                 continue
             if "start" in parts and self._initial is None:
@@ -232,6 +245,7 @@ class LRDiagnostics(pl.Callback):
                 initial_loss=self._initial,
                 initial_step=self._initial_step if self._initial is not None else 0,
                 step_alignments=[v for v in parts.get("alignments", []) if math.isfinite(v)] or None,
+                loss_scale=self._scale,
             )
             self._latest_training = found
         self._handle(trainer, found)
@@ -289,11 +303,19 @@ class LRDiagnostics(pl.Callback):
                 latest_training=self._latest_training,
                 update_ratio=self._latest_ratio,
                 rules=self.rules,
+                lr=self._lr_now(trainer),
+                found_high=self._found_high,
+                found_low=self._found_low,
             )
         shared = trainer.strategy.broadcast(None if found is None else (found.to_dict(), conflict), src=0)
         if shared is None:
             return
         diagnosis, conflict = Diagnosis.from_dict(shared[0]), shared[1]
+        lr = self._lr_now(trainer)
+        if diagnosis.kind in ("too_high", "diverging"):
+            self._found_high = lr if self._found_high is None else min(self._found_high, lr)
+        elif diagnosis.kind == "too_low":
+            self._found_low = lr if self._found_low is None else max(self._found_low, lr)
         # the same finding is not repeated for a while: a window of steps for the training kinds,
         # twice the patience in evaluations for plateau and overfitting
         evaluation_kind = diagnosis.kind in ("plateau", "overfitting")
@@ -332,6 +354,10 @@ class LRDiagnostics(pl.Callback):
         self._latest_training, self._latest_ratio = None, None  # evidence about the old LR
         self._regime += 1
         rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
+
+    @staticmethod
+    def _lr_now(trainer: pl.Trainer) -> float:
+        return float(trainer.optimizers[0].param_groups[0]["lr"])
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -379,6 +405,9 @@ class LRDiagnostics(pl.Callback):
             "last_step": self._last_step,
             "initial": self._initial,
             "initial_step": self._initial_step,
+            "scale": self._scale,
+            "found_high": self._found_high,
+            "found_low": self._found_low,
         }
 
     @override
@@ -405,3 +434,7 @@ class LRDiagnostics(pl.Callback):
         self._last_step = int(state_dict["last_step"])
         self._initial = state_dict["initial"]
         self._initial_step = int(state_dict["initial_step"])
+        scale = state_dict.get("scale")
+        self._scale = None if scale is None else float(scale)
+        self._found_high = state_dict.get("found_high")
+        self._found_low = state_dict.get("found_low")
