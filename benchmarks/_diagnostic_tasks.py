@@ -1,4 +1,4 @@
-"""The tasks the diagnostics benchmark trains: two regressions and two classifiers, each small enough for seconds.
+"""The tasks the diagnostics benchmark trains: two regressions and two classifiers, seconds a run.
 
 - ``regression``: an 8-16-1 MLP with LayerNorm on ``y = sin(2 x.d) + 0.1 noise``, 2,048 samples,
   batch 32 (the model the ``too_low`` / false-alarm reports were measured on);
@@ -11,8 +11,9 @@ Every task logs ``train_loss``, ``val_loss`` (what the rules read) and ``val_sco
 user would quote, in points: the accuracy in percent for a classifier, ``100 * R^2`` for a regression.
 Variants: ``train_size`` keeps only that many training samples, ``label_noise`` replaces that
 fraction of the training targets (a random class; or a target shuffled across samples; not on
-MNIST-1D), ``width`` widens the hidden layer (the channels of the CNN). The data are fixed per task (seed 0); the run's seed fixes the weights and
-the batch order.
+MNIST-1D), ``width`` widens the hidden layer (the channels of the CNN), ``lr_scale`` scales the
+good LR (a wider model needs a smaller one). The data are fixed per task (seed 0); the run's seed
+fixes the weights and the batch order.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class TaskSpec:
 
 TASKS: dict[str, TaskSpec] = {
     "regression": TaskSpec("regression", False, 32, 10, {"sgd": 0.1, "adam": 0.01}),
-    "diabetes": TaskSpec("diabetes", False, 16, 10, {"sgd": 0.003, "adam": 0.003}, {"sgd": {"momentum": 0.9}}),
+    "diabetes": TaskSpec(
+        "diabetes", False, 16, 10, {"sgd": 0.003, "adam": 0.003}, {"sgd": {"momentum": 0.9}}
+    ),
     "digits": TaskSpec("digits", True, 32, 15, {"sgd": 0.1, "adam": 0.01}, {"sgd": {"momentum": 0.9}}),
     "mnist1d": TaskSpec("mnist1d", True, 100, 15, {"sgd": 0.1, "adam": 0.02}, {"sgd": {"momentum": 0.9}}),
 }
@@ -96,7 +99,9 @@ def _tensors(task: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     raise ValueError(f"unknown task {task!r}")
 
 
-def _apply(variant: Variant, x: torch.Tensor, y: torch.Tensor, classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _apply(
+    variant: Variant, x: torch.Tensor, y: torch.Tensor, classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(1)
     if variant.train_size is not None:
         x, y = x[: variant.train_size], y[: variant.train_size]
@@ -160,7 +165,9 @@ class TaskNet(ConfigureOptimizersMixin, pl.LightningModule):
         return _batches(self.sets["val"], 1024, shuffle=False)
 
 
-def _score(out: torch.Tensor, y: torch.Tensor, loss: torch.Tensor, classifier: bool, variance: float) -> torch.Tensor:
+def _score(
+    out: torch.Tensor, y: torch.Tensor, loss: torch.Tensor, classifier: bool, variance: float
+) -> torch.Tensor:
     if classifier:
         return 100.0 * (out.argmax(dim=1) == y).float().mean()
     return 100.0 * (1.0 - loss.detach() / variance)

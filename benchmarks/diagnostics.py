@@ -29,10 +29,11 @@ divergence, the epoch of the lowest validation loss for overfitting, and the fir
 the lowest for a plateau. A training check at step ``s`` counts ``(s + 1) / steps_per_epoch`` epochs of
 training, a validation finding its epoch + 1.
 
-``adjust``: every held-out run at a constant LR (0.001x to 100x) again with ``action="adjust"``; its final validation score (accuracy
-in percent, or ``100 * R^2``; -100 for a run whose loss is not finite) against the same run advised only, and every action checked for its
-direction (an LR cut on a too-low case, a raise on a too-high one, or any change on a healthy run
-before its onset is wrong).
+``adjust``: every held-out run at a constant LR (0.001x to 100x) again with ``action="adjust"``; its
+final validation score (accuracy in percent, or ``100 * R^2``; -100 for a run whose loss is not
+finite) against the same run advised only, and every action checked for its direction (an LR cut
+on a too-low case, a raise on a too-high one, or any change on a healthy run or before the onset
+is wrong).
 
 The rules were tuned on the regression and digits, seeds 0 and 1 (``--tuned`` runs them too). Held out:
 seeds 2 and 3 of those two and of MNIST-1D, and the diabetes regression (seed 0), a task never looked
@@ -60,7 +61,14 @@ from lightning_lr import LRDiagnostics
 from lightning_lr.schedules import Constant, Join, LinearSchedule, Schedule, WarmupStableDecay
 
 LR_ALARMS = ("diverging", "too_high", "too_low")
-MULTIPLES: dict[str, float] = {"0.001x": 1e-3, "0.01x": 0.01, "0.1x": 0.1, "1x": 1.0, "10x": 10.0, "100x": 100.0}
+MULTIPLES: dict[str, float] = {
+    "0.001x": 1e-3,
+    "0.01x": 0.01,
+    "0.1x": 0.1,
+    "1x": 1.0,
+    "10x": 10.0,
+    "100x": 100.0,
+}
 CASES = (*MULTIPLES, "warmup (Join)", "warmup (WSD)", "late divergence", "plateau", "overfitting")
 EXPECTED: dict[str, tuple[str, ...]] = {
     "0.001x": ("too_low",),
@@ -283,7 +291,9 @@ class Group:
     held_out: bool
 
     def cases(self, names: Sequence[str] = CASES) -> list[Case]:
-        return [Case(task, family, name) for task in self.tasks for family in ("sgd", "adam") for name in names]
+        return [
+            Case(task, family, name) for task in self.tasks for family in ("sgd", "adam") for name in names
+        ]
 
 
 TUNED = Group("regression and digits, seeds 0-1 (tuned on)", ("regression", "digits"), (0, 1), False)
@@ -294,7 +304,12 @@ def groups(quick: bool, tuned: bool = False) -> list[Group]:
         return [Group("smoke", ("regression",), (0,), True)]
     return [
         *((TUNED,) if tuned else ()),
-        Group("regression, digits and MNIST-1D, seeds 2-3 (held out)", ("regression", "digits", "mnist1d"), (2, 3), True),
+        Group(
+            "regression, digits and MNIST-1D, seeds 2-3 (held out)",
+            ("regression", "digits", "mnist1d"),
+            (2, 3),
+            True,
+        ),
         Group("diabetes, seed 0 (held-out task)", ("diabetes",), (0,), True),
     ]
 
@@ -326,7 +341,9 @@ def case_lines(outcomes: list[Outcome]) -> list[str]:
     """Per case: runs right, first alarms (the confusion matrix by case), recall, delays."""
     kinds = ("too_low", "too_high", "diverging", "plateau", "overfitting", "none")
     lines = [
-        "| case | right alarm | runs right | " + " | ".join(f"first: {k}" for k in kinds) + " | epochs from onset (median / max) |",
+        "| case | right alarm | runs right | "
+        + " | ".join(f"first: {k}" for k in kinds)
+        + " | epochs from onset (median / max) |",
         "|---|---|---|" + "---|" * len(kinds) + "---|",
     ]
     for name in CASES:
@@ -358,7 +375,8 @@ def false_alarm_lines(outcomes: list[Outcome]) -> list[str]:
 def adjust_lines(pairs: list[tuple[Outcome, Outcome]]) -> list[str]:
     """``adjust`` against ``advise``, per case: final score, and actions in the wrong direction."""
     lines = [
-        "| case | runs | score advised (mean) | score adjusted (mean) | mean change | worst change | LR changes | wrong direction |",
+        "| case | runs | score advised (mean) | score adjusted (mean) | mean change | worst change "
+        "| LR changes | wrong direction |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in CASES:
@@ -441,10 +459,19 @@ def run(quick: bool = False, tuned: bool = False) -> list[str]:
     pairs: list[tuple[Outcome, Outcome]] = []
     for group in chosen:
         advised = [done[job] for job in _jobs(group, quick) if job[2] == "advise"]
-        details += [f"### {group.title}: {len(advised)} runs", "", *case_lines(advised), *false_alarm_lines(advised)]
+        details += [
+            f"### {group.title}: {len(advised)} runs",
+            "",
+            *case_lines(advised),
+            *false_alarm_lines(advised),
+        ]
         if group.held_out:
             held += advised
-            mine = [(done[case, seed, "advise"], done[case, seed, "adjust"]) for case, seed, action in _jobs(group, quick) if action == "adjust"]
+            mine = [
+                (done[case, seed, "advise"], done[case, seed, "adjust"])
+                for case, seed, action in _jobs(group, quick)
+                if action == "adjust"
+            ]
             pairs += mine
     adjust = adjust_lines(pairs)
     summary = targets(held, pairs)
@@ -458,7 +485,8 @@ def run(quick: bool = False, tuned: bool = False) -> list[str]:
         "",
         *adjust,
         "Protocol in `benchmarks/diagnostics.py` (tasks in `benchmarks/_diagnostic_tasks.py`). "
-        f"This section took {total / 60:.1f} min ({len(jobs)} runs, {WORKERS} at a time, one torch thread each).",
+        f"This section took {total / 60:.1f} min ({len(jobs)} runs, {WORKERS} at a time, one torch "
+        "thread each).",
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -476,7 +504,9 @@ def _detail(outcomes: list[Outcome]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--tuned", action="store_true", help="also the runs the rules were tuned on")
     args = parser.parse_args(argv)

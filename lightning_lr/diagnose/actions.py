@@ -79,7 +79,10 @@ def check_action(
         and diagnosis.kind != "diverging"
         and after < found_low * REVISIT
     ):
-        return f"the LR was found too low at {found_low:.3g} in this run, and {after:.3g} is within {REVISIT:g}x of it"
+        return (
+            f"the LR was found too low at {found_low:.3g} in this run, and {after:.3g} is within "
+            f"{REVISIT:g}x of it"
+        )
     if latest_training is not None and latest_training.kind == "too_low":
         return f"the training rules found the LR too low at step {latest_training.step}"
     if update_ratio is None or diagnosis.kind == "diverging":

@@ -182,9 +182,11 @@ class DiagnosisRules:
             does not, and the batch losses of a nearly fitted regression are heavy-tailed (single
             batches at 3x to 10x the median MSE, with Adam and SGD at good LRs). 1 counts every step.
         spike_floor: a loss spike, and a divergence, must also rise by this fraction of the loss
-            scale (the loss of the run's first steps, before any warmup) above its baseline. 0.1 ignores the heavy-tailed batch losses of a nearly fitted
-            model (0.01 to 0.06 on a start of 2.3) and keeps the jumps that undo training; 0
-            switches it off.
+            scale (the loss of the run's first steps, before any warmup) above its baseline: a
+            jump that undoes a quarter of what training gained. It ignores the heavy-tailed batch
+            losses of a nearly fitted model (0.01 to 0.06 on a start of 2.3; on an MLP regression
+            at good LRs, held jumps to 0.1 to 0.2 of a start of 0.55) and keeps the jumps of an LR
+            raised 30x (past half the start); 0 switches it off.
         patience: ``plateau``/``overfitting`` after this many evaluations without improvement,
             counted as Lightning's ``EarlyStopping`` counts them (torch's ``ReduceLROnPlateau``
             acts one evaluation later). 3 outlasts the noise of a validation metric without
@@ -224,9 +226,10 @@ class DiagnosisRules:
             LR or above; later in training, the good LR and above sit between -0.3 and 0.
         blowup_factor: ``too_high`` when a step loss in the window exceeds this multiple of the
             loss scale (the loss of the run's first steps, before any warmup; a level taken after a
-            warmup has already come down, and batch noise passes twice it) while the weights move: an update made the model far worse than its
-            initialisation. Measured on MNIST-1D with AdamW, the first step lifts the loss 2.3x to
-            9x at 10x the good LR and at most 1.1x at 3x it.
+            warmup has already come down, and batch noise passes twice it) while the weights move:
+            an update made the model far worse than its initialisation. Measured on MNIST-1D with
+            AdamW, the first step lifts the loss 2.3x to 9x at 10x the good LR and at most 1.1x at
+            3x it.
         overfit_fall: ``overfitting`` only while the training loss fell by at least this fraction
             since the best evaluation (and at each evaluation). Memorising drives it down by a
             third or more in three evaluations; a loss on the noise floor of a too-high LR moves by

@@ -60,7 +60,8 @@ def diagnose_training(
        (``recent_pace >= pace_ratio * overall_pace``).
 
     The evidence of ``too_high`` and ``too_low`` is the window's statistics: ``level``, ``noise``,
-    ``fall``, ``trend_t``, ``total_fall``, ``fall_from_scale``, ``recent_pace``, ``overall_pace``, ``elapsed_steps``,
+    ``fall``, ``trend_t``, ``total_fall``, ``fall_from_scale``, ``recent_pace``, ``overall_pace``,
+    ``elapsed_steps``,
     ``loss_spikes``, ``peak_to_start`` and, when given, ``grad_spikes``, ``update_ratio``,
     ``alignment`` and ``alignment_t`` (those two need 3 alignments in the window).
 
@@ -218,8 +219,8 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     if blown_up:
         reasons.append(
             f"a training loss in the last {rules.window} steps blew up to {curve.peak_to_start:.1f}x the "
-            f"loss at the start of training (limit {rules.blowup_factor:g}x): an update made the model far worse than "
-            "its initialisation"
+            f"loss at the start of training (limit {rules.blowup_factor:g}x): an update made the model "
+            "far worse than its initialisation"
         )
     if dead:
         reasons.append(
@@ -269,7 +270,11 @@ def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> 
     # steps that point downhill are too short only while the loss is still near its start: one that
     # has already halved fast is not held back, and near a minimum a good LR's steps point on too
     near_start = curve.fall_from_scale < rules.stuck_fall
-    if near_start and curve.trend_t <= -rules.trend_t and _aligned(curve, rules, minimum=rules.step_alignment):
+    if (
+        near_start
+        and curve.trend_t <= -rules.trend_t
+        and _aligned(curve, rules, minimum=rules.step_alignment)
+    ):
         message = (
             f"The LR looks too low: the gradient after each step still points the way the step went "
             f"(alignment {curve.alignment:+.2f}, t = {curve.alignment_t:.1f}, at least "
