@@ -214,9 +214,9 @@ class DiagnosisRules:
             cannot learn (dead ReLUs, saturated units), ``too_high``. Measured on MNIST-1D, Adam at
             30x the good LR stays at chance (2.30) from the first epoch on; a deep CNN without
             normalisation at a good LR can sit there for the first window before it learns. Steps
-            whose mean alignment reaches ``step_alignment`` point downhill, not nowhere: an MLP
-            regression at a good LR that starts slowly sits within 5% of its start for 110 steps
-            with alignments of +0.28 on average (t = 2.2).
+            whose mean alignment is positive lean downhill, not nowhere: an MLP regression at a
+            good LR that starts slowly sits within 5% of its start for 110 steps with alignments
+            of +0.28 on average (t = 2.2), and at a fifth of it for 120 steps with +0.12 (t = 0.5).
         annealed_below: ``too_low`` is not reported while the LR is below this fraction of the
             run's peak: a schedule annealing the LR towards zero is meant to slow training down.
         step_alignment: ``too_low`` when the loss falls along steps whose ``alignment`` is at least

@@ -48,8 +48,7 @@ def diagnose_training(
        gradient-norm spikes (advice: clip with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with
        ``update_ratios``, a loss stuck at its start (``fall_from_scale < dead_fall`` after
        ``2 * window`` steps, no real trend) while the weights move and the steps do not point
-       downhill (no ``alignment`` with ``alignment_t >= trend_t``, nor one of at least
-       ``step_alignment``), ``lr_factor`` 0.3.
+       downhill (no positive mean ``alignment``), ``lr_factor`` 0.3.
     3. ``too_low`` (``lr_factor`` 3.0), with a full window: when ``update_ratios`` are given, a
        loss that does not really fall while the weights stall (median update ratio below
        ``stall_update_ratio``, and steps that point downhill when ``step_alignments`` are given;
@@ -200,11 +199,10 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
     blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
     # a flat loss at its start while the weights move is stuck, unless the steps still point downhill
-    # (beyond doubt, or on average as far as those of a too-low LR: a stuck model's point nowhere);
-    # a first window that flat may still be the slow start of a deep network, the second is not
-    downhill = _aligned(curve, rules) or (
-        curve.alignment is not None and curve.alignment >= rules.step_alignment
-    )
+    # on average (a stuck model's point nowhere, or back): a slow start near a saddle leans downhill,
+    # and cutting its LR would slow it further; a first window that flat may still be the slow start
+    # of a deep network, the second is not
+    downhill = _aligned(curve, rules) or (curve.alignment is not None and curve.alignment > 0)
     dead = (
         curve.update_ratio is not None
         and moving
