@@ -47,7 +47,12 @@ class LRDiagnostics(pl.Callback):
     :attr:`actions`. An action is first checked against the latest training evidence
     (:func:`~lightning_lr.diagnose.check_action`): the LR is never lowered while the training
     rules find it too low or the weights barely move, nor raised while they find it too high or
-    the run diverging. Such an action is not taken; :attr:`withheld` records it and why.
+    the run diverging, nor brought back within 3x of an LR found wrong the other way earlier in the
+    run. Such an action is not taken; :attr:`withheld` records it and why.
+
+    What it finds and does is kept in :attr:`state`, a
+    :class:`~lightning_lr.diagnose.DiagnosticsState` (plain data; its decisions, such as not
+    repeating a finding for a while, are made there), and checkpointed with the recent step values.
 
     A ``val_metric`` that a validation run did not log gets one warning naming it and the metrics
     that were logged, and the summary says the validation rules never ran.
