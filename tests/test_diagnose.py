@@ -1048,6 +1048,10 @@ def test_the_state_is_plain_data_that_torch_loads_with_weights_only() -> None:
     state.add_evaluation(1.5, 1.7)
     state.scale, state.initial = 2.3, 1.9
     assert (state.found_high, state.found_low) == (0.05, 0.01)  # the lowest too high, highest too low
+    # the LR cannot be both: too low within 3x of an LR found too high is not reported, nor the reverse
+    assert not state.note(finding("too_low", 3.0, 400), lr=0.02, rules=RULES, check_every=10)
+    assert not state.note(finding("too_high", 0.3, 400), lr=0.025, rules=RULES, check_every=10)
+    assert [d.step for d in state.diagnoses] == [40, 90, 95]
     buffer = io.BytesIO()
     torch.save(state.to_dict(), buffer)
     buffer.seek(0)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from lightning_lr.diagnose.actions import REVISIT
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules
 
 KEEP = 200
@@ -34,6 +35,22 @@ def start_level(first: Sequence[float]) -> float:
         2.0
     """
     return min(first[0], statistics.median(first))
+
+
+def contradicts(kind: str, lr: float, *, found_high: float | None, found_low: float | None) -> bool:
+    """Whether a finding of ``kind`` at ``lr`` says the opposite of one made within 3x of ``lr``.
+
+    Example:
+        >>> contradicts("too_low", 0.5, found_high=1.0, found_low=None)
+        True
+        >>> contradicts("too_high", 1.0, found_high=None, found_low=0.01)
+        False
+    """
+    if kind == "too_low" and found_high is not None:
+        return lr * REVISIT > found_high
+    if kind == "too_high" and found_low is not None:
+        return lr < found_low * REVISIT
+    return False
 
 
 @dataclass
@@ -84,8 +101,14 @@ class DiagnosticsState:
 
         The same kind is not reported again for a while: a window of steps (at least one check
         interval) for the training kinds, twice the patience in evaluations for plateau and
-        overfitting. Every finding, reported or not, moves ``found_high`` / ``found_low``.
+        overfitting. Nor is ``too_low`` at an LR within ``REVISIT`` (3x) of one already found too
+        high, or ``too_high`` within 3x of one found too low: the LR cannot be both, and the first
+        finding came first from the LR (a model an LR far too high has thrown into dead units then
+        barely moves its weights, which reads as too low). Every other finding moves
+        ``found_high`` / ``found_low``.
         """
+        if contradicts(diagnosis.kind, lr, found_high=self.found_high, found_low=self.found_low):
+            return False
         if diagnosis.kind in ("too_high", "diverging"):
             self.found_high = lr if self.found_high is None else min(self.found_high, lr)
         elif diagnosis.kind == "too_low":
