@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import diagnostics, finder, gpu, overhead, recipes, search
+from benchmarks import diagnostics, finder, gpu, guard, overhead, recipes, search
 from benchmarks._common import WORKERS, machine
 
 
@@ -23,6 +23,7 @@ def main() -> None:
         ("time to accuracy", recipes),
         ("search", search),
         ("diagnostics", diagnostics),
+        ("guard", guard),
         ("gpu", gpu),
     ):
         began = time.perf_counter()

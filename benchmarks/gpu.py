@@ -8,14 +8,20 @@ Models: stacks of residual MLP blocks of about 10M, 250M and 1B parameters, and 
 - that plus one callback alone: ``LRDiagnostics``, ``DivergenceGuard`` (``LRLogger`` takes the
   monitor's place);
 - the full stack: the mixin's cosine, ``Warmup``, ``LRLogger``, ``LRDiagnostics`` and
-  ``DivergenceGuard``.
+  ``DivergenceGuard``;
+- the floor: bare plus three callbacks that do nothing, the cost of Lightning calling every hook
+  of as many callbacks as the full stack adds (three: its four replace the monitor). On a model
+  whose step is bound by the host's Python, no stack of four callbacks can cost less than this.
 
 Step times are intervals between CUDA events recorded at each batch start (recording one does
 not wait), so a host stall shows as a longer interval; host syncs are counted with
 ``torch.cuda.set_sync_debug_mode("warn")`` over the timed steps; peak GPU memory with
 ``max_memory_allocated``; host memory as the growth of the process's resident set from the
-first timed step to the end. Each setup runs twice, in turns, and the two runs' steps are
-pooled. The batches live on the GPU, so no data loading is timed.
+first timed step to the end. The setups run in rounds, one fit each per round, in an order
+rotated from round to round; a setup's ratio to bare is the median over the rounds of its
+median step over the same round's bare median (drift in the GPU's clock or the host's load
+hits both sides of a pair alike), with the range over the rounds. The batches live on the GPU,
+so no data loading is timed.
 
 ``python -m benchmarks.gpu`` runs it (about 5 min on an H200); on a machine without CUDA the
 section says so and repeats the table of the last GPU run, kept in ``gpu_results.md``.
@@ -59,7 +65,7 @@ class Model:
     build: Callable[[], nn.Module]
     batch: Callable[[torch.device], tuple[torch.Tensor, torch.Tensor]]
     timed_steps: int
-    repeats: int = 1
+    rounds: int = 2
 
 
 class Blocks(nn.Module):
@@ -80,17 +86,17 @@ class Blocks(nn.Module):
         return x
 
 
-def _mlp(width: int, depth: int, rows: int, timed: int, repeats: int = 1) -> Model:
+def _mlp(width: int, depth: int, rows: int, timed: int, rounds: int = 2) -> Model:
     def batch(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(rows, width, device=device), torch.randn(rows, width, device=device)
 
     params = depth * (8 * width * width + 7 * width)
     return Model(
-        f"MLP blocks, {params / 1e6:,.0f}M params", lambda: Blocks(width, depth), batch, timed, repeats
+        f"MLP blocks, {params / 1e6:,.0f}M params", lambda: Blocks(width, depth), batch, timed, rounds
     )
 
 
-def _resnet(timed: int, repeats: int, images: int = 256) -> Model:
+def _resnet(timed: int, rounds: int, images: int = 256) -> Model:
     def build() -> nn.Module:
         import torchvision  # only this model needs it
 
@@ -99,18 +105,18 @@ def _resnet(timed: int, repeats: int, images: int = 256) -> Model:
     def batch(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(images, 3, 32, 32, device=device), torch.randint(0, 10, (images,), device=device)
 
-    return Model(f"ResNet-18, 32x32, batch {images}", build, batch, timed, repeats)
+    return Model(f"ResNet-18, 32x32, batch {images}", build, batch, timed, rounds)
 
 
 def models(quick: bool) -> list[Model]:
     if quick:
-        return [_mlp(64, 2, 64, 30)]
-    # the small models are bound by the host's Python, whose step time varies most: more turns
+        return [_mlp(64, 2, 64, 30, rounds=2)]
+    # the small models are bound by the host's Python, whose step time varies most: more rounds
     return [
-        _resnet(80, repeats=2),
-        _mlp(4096, 8, 4096, 40),
-        _mlp(2048, 8, 4096, 60),
-        _mlp(512, 4, 4096, 100, repeats=3),
+        _resnet(80, rounds=4),
+        _mlp(4096, 8, 4096, 40, rounds=2),
+        _mlp(2048, 8, 4096, 60, rounds=2),
+        _mlp(512, 4, 4096, 100, rounds=5),
     ]
 
 
@@ -231,13 +237,18 @@ class Run:
     rss_growth_gb: float
 
 
-SETUPS = ("bare", "LRLogger", "LRDiagnostics", "DivergenceGuard", "full stack")
+SETUPS = ("bare", "floor: 3 empty callbacks", "LRLogger", "LRDiagnostics", "DivergenceGuard", "full stack")
+
+
+class _Empty(pl.Callback):
+    """A callback that does nothing: what Lightning's calling of its hooks costs."""
 
 
 def _callbacks(setup: str) -> list[pl.Callback]:
     monitor = LearningRateMonitor(logging_interval="step")
     return {
         "bare": [monitor],
+        "floor: 3 empty callbacks": [monitor, _Empty(), _Empty(), _Empty()],
         "LRLogger": [LRLogger(every_n_steps=50)],
         "LRDiagnostics": [monitor, LRDiagnostics()],
         "DivergenceGuard": [monitor, DivergenceGuard()],
@@ -288,15 +299,16 @@ def _fit(module: _Bench, model: Model, setup: str, device: torch.device, warm: i
 
 
 def measure(model: Model, device: torch.device, warm: int) -> tuple[int, int, dict[str, list[Run]]]:
-    """Every setup's runs on one model, in turns; also the parameter count and model + optimizer bytes."""
+    """Every setup's runs on one model in rotated rounds; the parameter count; model + optimizer bytes."""
     torch.manual_seed(0)
     module = _Bench(schedule=CosineDecay(1.0))
     with device:
         module.net = model.build()
     params = sum(p.numel() for p in module.net.parameters())
     runs: dict[str, list[Run]] = {setup: [] for setup in SETUPS}
-    for _ in range(model.repeats):
-        for setup in SETUPS:
+    for turn in range(model.rounds):
+        shift = turn % len(SETUPS)
+        for setup in (*SETUPS[shift:], *SETUPS[:shift]):
             runs[setup].append(_fit(module, model, setup, device, warm))
     return params, params * 4 * 3, runs  # fp32 weights and AdamW's two moments
 
@@ -307,12 +319,18 @@ def _row(model: Model, params: int, state_bytes: int, runs: dict[str, list[Run]]
     for setup in SETUPS:
         steps = [step for run in runs[setup] for step in run.steps_ms]
         median, worst = statistics.median(steps), max(steps)
+        p99 = statistics.quantiles(steps, n=100, method="inclusive")[-1]
+        paired = [
+            statistics.median(ours.steps_ms) / statistics.median(ref.steps_ms)
+            for ours, ref in zip(runs[setup], runs["bare"])
+        ]
         syncs = [run.syncs_per_step for run in runs[setup] if run.syncs_per_step is not None]
         peaks = [run.peak_gb for run in runs[setup] if run.peak_gb is not None]
         rss = max(run.rss_growth_gb for run in runs[setup])
         warm_worst = max(run.warm_worst_ms for run in runs[setup])
         cells.append(
-            f"| {model.name} | {setup} | {median:.2f} | {median / bare:.3f} | {worst / bare:.2f} | "
+            f"| {model.name} | {setup} | {median:.2f} | {statistics.median(paired):.3f} "
+            f"({min(paired):.3f}-{max(paired):.3f}) | {p99 / bare:.2f} | {worst / bare:.2f} | "
             f"{warm_worst / bare:.2f} | {statistics.mean(syncs) if syncs else float('nan'):.2f} | "
             f"{max(peaks) if peaks else float('nan'):.1f} | {rss:+.2f} ({rss * 2**30 / state_bytes:.1%}) |"
         )
@@ -331,33 +349,39 @@ def table(device: torch.device, quick: bool) -> list[str]:
         f"Device: {name}; torch {torch.__version__}, lightning {lightning.__version__}; "
         f"{datetime.date.today().isoformat()}.",
         "",
-        "| model | setup | median ms/step | x bare median | worst step / bare median | worst warm-up step "
-        "/ bare median | host syncs per step | peak GPU GB | host RSS growth GB (of model + AdamW bytes) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | setup | median ms/step | x bare (median of rounds; range) | p99 step / bare median "
+        "| worst step / bare median | worst warm-up step / bare median | host syncs per step | peak GPU GB "
+        "| host RSS growth GB (of model + AdamW bytes) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
 
 
+METHOD = (
+    "bf16-mixed, AdamW, warmup + cosine; bare = hand-written `configure_optimizers` with torch's "
+    "`SequentialLR` + `LearningRateMonitor`; each callback alone on top of it (`LRLogger` in the "
+    "monitor's place); full stack = mixin cosine + `Warmup` + `LRLogger` + `LRDiagnostics` + "
+    "`DivergenceGuard` (defaults: checks every 10 steps, snapshots every 20 on the device); floor = "
+    "bare + 3 callbacks that do nothing (Lightning's cost of calling the hooks of the 3 callbacks the "
+    "full stack adds). Step times between CUDA events at batch starts over the timed steps, after "
+    "25 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
+    "buffers), one fit per setup in each of 2-5 rounds in rotated order; x bare is the median over "
+    "the rounds of the setup's median step over the same round's bare median (range over rounds in "
+    "brackets). Syncs counted by `torch.cuda.set_sync_debug_mode`."
+)
+TARGETS = (
+    "Targets: x bare <= 1.01, worst step <= 1.5x the bare median, <= 0.2 extra syncs per step, host "
+    "RSS growth <= 10% of the model + optimizer bytes."
+)
+
+
 def run(quick: bool = False) -> list[str]:
-    header = [
-        "## GPU cost of the callbacks",
-        "",
-        "bf16-mixed, AdamW, warmup + cosine; bare = hand-written `configure_optimizers` with torch's "
-        "`SequentialLR` + `LearningRateMonitor`; each callback alone on top of it (`LRLogger` in the "
-        "monitor's place); full stack = mixin cosine + `Warmup` + `LRLogger` + `LRDiagnostics` + "
-        "`DivergenceGuard` (defaults: checks every 10 steps, snapshots every 20 on the device). Step "
-        "times between CUDA events at batch starts over the timed steps of 1-4 runs per setup (in turns), "
-        "after 25 warm-up steps (in which the guard's first snapshot with optimizer state allocates its "
-        "buffers); syncs counted by `torch.cuda.set_sync_debug_mode`. Targets: x bare <= 1.01, worst "
-        "step <= 1.5x the bare median, <= 0.2 extra syncs per step, host RSS growth <= 10% of the "
-        "model + optimizer bytes.",
-        "",
-    ]
+    header = ["## GPU cost of the callbacks", "", TARGETS, ""]
     if torch.cuda.is_available() and not quick:
         with quiet_lightning(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            body = table(torch.device("cuda"), quick=False)
-        KEPT.write_text("\n".join(body) + "\n")
+            body = [METHOD, "", *table(torch.device("cuda"), quick=False)]
+        KEPT.write_text("\n".join(body) + "\n")  # the method travels with the table it made
         return [*header, *body, ""]
     if quick:
         with quiet_lightning(), warnings.catch_warnings():
@@ -365,13 +389,21 @@ def run(quick: bool = False) -> list[str]:
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
             return [
                 *header,
+                METHOD,
+                "",
                 "Smoke size on this machine's device (numbers mean nothing):",
                 "",
                 *table(device, True),
                 "",
             ]
     kept = KEPT.read_text().splitlines() if KEPT.exists() else ["No GPU run has been recorded yet."]
-    return [*header, "Skipped here: this machine has no CUDA device. The last GPU run:", "", *kept, ""]
+    return [
+        *header,
+        "Skipped here: this machine has no CUDA device. The last GPU run, as it described itself:",
+        "",
+        *kept,
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
             ["| 1x | none (no LR alarm) |", "| 100x | `too_high` or `diverging` |"],
         ),
         (
+            "guard",
+            "## Divergence guard",
+            ["| guard (level floored at 0.1x start) | 0 of 4 |", "| finite check only |"],
+        ),
+        (
             "gpu",
             "## GPU cost of the callbacks",
             ["| MLP blocks, 0M params | bare |", "| MLP blocks, 0M params | full stack |"],

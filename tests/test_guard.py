@@ -286,3 +286,64 @@ def test_the_snapshot_is_freed_when_training_ends(make_trainer: MakeTrainer) -> 
     trainer = make_trainer(max_steps=6, callbacks=[guard, Hold()])
     trainer.fit(model)
     assert held and all(ref() is None for ref in held)  # the trainer still exists; the buffers do not
+
+
+@pytest.mark.parametrize("memory", ["device", "host"])
+def test_a_snapshot_of_mixed_dtypes_restores_every_tensor_exactly(memory: str) -> None:
+    """Weights, BatchNorm's int64 counter, a float64 buffer and Adam's state come back bit for bit."""
+    from lightning_lr.callbacks._snapshot import TrainingSnapshot
+
+    module = pl.LightningModule()
+    module.net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))  # type: ignore[assignment]
+    module.register_buffer("scale", torch.tensor([1.5, -2.0], dtype=torch.float64))
+    optimizer = torch.optim.Adam(module.parameters(), lr=0.1)
+
+    def step() -> None:
+        module.net(torch.randn(8, 3)).pow(2).mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        module.scale.mul_(3.0)
+
+    class Trainer:  # what a snapshot reads from a trainer
+        def __init__(self) -> None:
+            self.optimizers, self.lr_scheduler_configs, self.global_step = [optimizer], [], 1
+
+    step()
+    snapshot = TrainingSnapshot(memory)  # type: ignore[arg-type]
+    snapshot.take(Trainer(), module, [1.0])  # type: ignore[arg-type]
+    step()
+    step()
+    snapshot.take(Trainer(), module, [1.0])  # type: ignore[arg-type]  # into the same buffers
+    kept = copy.deepcopy((module.state_dict(), optimizer.state_dict()["state"]))
+    step()
+    snapshot.restore(Trainer(), module)  # type: ignore[arg-type]
+    weights, state = kept
+    assert module.state_dict()["net.1.num_batches_tracked"].dtype == torch.int64
+    for key, value in weights.items():
+        assert torch.equal(module.state_dict()[key], value), key
+    for index, saved in state.items():
+        for key, value in saved.items():
+            assert torch.equal(optimizer.state_dict()["state"][index][key], value), (index, key)
+
+
+def test_near_zero_losses_are_judged_against_a_floor_of_the_start_level() -> None:
+    """A classifier that has learnt its training set: a batch at 20x a 0.001 level is noise, not a blow-up."""
+    from lightning_lr.diagnose import LossLevel
+
+    stream = [max(2.0 * 0.9**step, 1e-3) for step in range(100)]  # from 2.0 down to 0.001, then flat
+    noisy = [*stream, 0.02, *stream[-5:], 0.5]
+    floored, relative = LossLevel(), LossLevel(level_floor=0.0)
+    assert [i for i, loss in enumerate(noisy) if floored.judge(loss)] == []
+    assert [i for i, loss in enumerate(noisy) if relative.judge(loss)] == [100, 106]  # the bare ratio's alarms
+    assert floored.start is not None and 1.0 < floored.start < 2.0
+    # above spike_factor x (floor x start) it is a spike again, as is any NaN
+    assert floored.judge(10.0 * 0.1 * floored.start * 1.01) and floored.judge(math.nan)
+    # the memory goes through a checkpoint as plain data
+    again = LossLevel()
+    again.load(floored.to_dict())
+    assert again == floored
+
+
+def test_level_floor_is_checked() -> None:
+    with pytest.raises(ValueError, match="`level_floor`"):
+        DivergenceGuard(level_floor=1.5)

@@ -53,6 +53,7 @@ class TrainingSnapshot:
         self.step: int | None = None
         self.totals: list[float] = []
         self._buffers: list[torch.Tensor] = []
+        self._flats: list[tuple[torch.Tensor, list[int]]] = []  # device memory: per device and dtype
         self._devices: list[torch.device] = []
         self._module_count = 0
         self._optimizers: list[_OptimizerLayout] = []
@@ -90,8 +91,12 @@ class TrainingSnapshot:
         self._allocate(sources)
         self._devices = [source.device for source in sources]
         with torch.no_grad():
-            for buffer, source in zip(self._buffers, sources):
-                buffer.copy_(source, non_blocking=True)
+            if self._flats:  # one kernel per device and dtype, not one per tensor: the host stays ahead
+                for flat, indices in self._flats:
+                    torch.cat([sources[index].reshape(-1) for index in indices], out=flat)
+            else:
+                for buffer, source in zip(self._buffers, sources):
+                    buffer.copy_(source, non_blocking=True)
         self._module_count = len(module_tensors)
         self._optimizers = layouts
         self._schedulers = [copy.deepcopy(c.scheduler.state_dict()) for c in trainer.lr_scheduler_configs]
@@ -141,14 +146,30 @@ class TrainingSnapshot:
             for b, s in zip(self._buffers, sources)
         ):
             return
-        self._buffers = []  # free the old ones first
+        self._buffers, self._flats = [], []  # free the old ones first
         if self.memory == "auto" and not _fits_on_device(sources):
             self.memory = "host"
             rank_zero_warn(
                 "DivergenceGuard: the snapshot does not fit beside the model on the device; keeping it "
                 "in pinned host memory instead (`snapshot_memory='host'`), copied without blocking."
             )
-        self._buffers = [self._buffer_for(source) for source in sources]
+        if self.memory == "host":
+            self._buffers = [self._buffer_for(source) for source in sources]
+            return
+        # beside the sources: a flat buffer per device and dtype, each source's buffer a view of it
+        groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+        for index, source in enumerate(sources):
+            groups.setdefault((source.device, source.dtype), []).append(index)
+        views: dict[int, torch.Tensor] = {}
+        for (device, dtype), indices in groups.items():
+            flat = torch.empty(sum(sources[i].numel() for i in indices), dtype=dtype, device=device)
+            offset = 0
+            for index in indices:
+                count = sources[index].numel()
+                views[index] = flat[offset : offset + count].view(sources[index].shape)
+                offset += count
+            self._flats.append((flat, indices))
+        self._buffers = [views[index] for index in range(len(sources))]
 
     def _buffer_for(self, source: torch.Tensor) -> torch.Tensor:
         if self.memory == "host" and source.device.type == "cuda":

@@ -19,7 +19,7 @@ from lightning_lr.callbacks._adjust import reapply_after_restore, scale_lrs, tot
 from lightning_lr.callbacks._host import LaggedScalars, defers
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._snapshot import SnapshotMemory, TrainingSnapshot
-from lightning_lr.diagnose.divergence import is_divergent, update_level
+from lightning_lr.diagnose.divergence import LossLevel
 
 
 class DivergenceGuard(pl.Callback):
@@ -28,11 +28,12 @@ class DivergenceGuard(pl.Callback):
     Every ``snapshot_every`` steps the guard keeps a copy of the weights, the optimizer state and
     the schedulers' states (see ``snapshot_memory``). A step is bad when its loss is NaN/inf, or
     above ``spike_factor`` times its running level (an exponential moving average of the healthy
-    steps' losses). Then the guard drops the gradients of the step it is at (that batch changes
-    nothing), restores the last snapshot, multiplies the LR by ``backoff`` (in the param groups
-    and in the schedulers' base LRs, so the scheduler keeps it), and training continues. After
-    ``max_retries`` rollbacks it restores the last good state, saves ``divergence_guard.ckpt`` in
-    the log directory and stops the run cleanly.
+    steps' losses), a level never taken below ``level_floor`` times the level at the start (a loss
+    near zero varies from batch to batch by more than any fixed factor). Then the guard drops the
+    gradients of the step it is at (that batch changes nothing), restores the last snapshot,
+    multiplies the LR by ``backoff`` (in the param groups and in the schedulers' base LRs, so the
+    scheduler keeps it), and training continues. After ``max_retries`` rollbacks it restores the
+    last good state, saves ``divergence_guard.ckpt`` in the log directory and stops the run cleanly.
 
     The loss reaches the host without stalling the device: on the CPU it is read in the same step,
     so the bad step's own update is skipped; on a GPU it is copied to pinned host memory without
@@ -58,6 +59,9 @@ class DivergenceGuard(pl.Callback):
         snapshot_every: optimizer steps between two snapshots of the last good state.
         ema_decay: smoothing of the running loss level.
         warmup_steps: healthy steps seen before spikes are judged (non-finite losses always are).
+        level_floor: the running level a spike is judged against stays at or above this fraction
+            of the level after ``warmup_steps`` (the start): once the loss has fallen 10x (at the
+            default 0.1), only a loss back above ``spike_factor`` x that floor is a spike.
         snapshot_memory: where snapshots live: ``"device"`` (beside the model; no host memory, a
             copy of a few milliseconds even for a billion parameters), ``"host"`` (pinned host
             memory, copied without blocking the host) or ``"auto"`` (the device while the snapshot
@@ -74,10 +78,11 @@ class DivergenceGuard(pl.Callback):
         snapshot_every: int = 20,
         ema_decay: float = 0.9,
         warmup_steps: int = 10,
+        level_floor: float = 0.1,
         snapshot_memory: SnapshotMemory = "auto",
         deferred: bool | None = None,
     ) -> None:
-        self.spike_factor = check_range(
+        spike_factor = check_range(
             "spike_factor", spike_factor, 1.0, math.inf, low_open=True, high_open=True
         )
         self.backoff = check_range(
@@ -91,8 +96,12 @@ class DivergenceGuard(pl.Callback):
         )
         self.max_retries = check_int("max_retries", max_retries, 0)
         self.snapshot_every = check_int("snapshot_every", snapshot_every, 1)
-        self.ema_decay = check_range("ema_decay", ema_decay, 0.0, 1.0, high_open=True)
-        self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)
+        self.rule = LossLevel(
+            spike_factor=spike_factor,
+            ema_decay=check_range("ema_decay", ema_decay, 0.0, 1.0, high_open=True),
+            warmup_steps=check_int("warmup_steps", warmup_steps, 0),
+            level_floor=check_range("level_floor", level_floor, 0.0, 1.0),
+        )
         self.snapshot_memory: SnapshotMemory = check_choice(  # type: ignore[assignment]
             "snapshot_memory", snapshot_memory, ("auto", "device", "host")
         )
@@ -100,13 +109,20 @@ class DivergenceGuard(pl.Callback):
         self.retries = 0
         self.lr_scale = 1.0
         self.events: list[dict[str, Any]] = []
-        self.level: float | None = None
-        self.healthy_steps = 0
         self._step_loss: torch.Tensor | None = None
         self._losses = LaggedScalars()  # each step's loss on its way to the host
         self._steps: deque[int] = deque()
         self._rollback = False
         self._snapshot = TrainingSnapshot(snapshot_memory)
+
+    @property
+    def level(self) -> float | None:
+        """The running level of the healthy steps' loss (None before the first)."""
+        return self.rule.level
+
+    @property
+    def healthy_steps(self) -> int:
+        return self.rule.healthy_steps
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -150,8 +166,7 @@ class DivergenceGuard(pl.Callback):
         """Judge the losses that reached the host: roll back at the first bad one."""
         while self._steps:
             step, loss = self._steps.popleft(), self._losses.pop()
-            judged_level = self.level if self.healthy_steps >= self.warmup_steps else None
-            if is_divergent(loss, judged_level, self.spike_factor):
+            if self.rule.judge(loss):
                 self._steps.clear()
                 self._losses.clear()
                 self._rollback = True
@@ -163,8 +178,6 @@ class DivergenceGuard(pl.Callback):
                 }
                 self.events = [*self.events[-99:], event]
                 return
-            self.healthy_steps += 1
-            self.level = update_level(self.level, loss, self.ema_decay)
 
     @override
     def on_train_batch_end(
@@ -239,8 +252,7 @@ class DivergenceGuard(pl.Callback):
         return {
             "retries": self.retries,
             "lr_scale": self.lr_scale,
-            "level": self.level,
-            "healthy_steps": self.healthy_steps,
+            **self.rule.to_dict(),
             "events": copy.deepcopy(self.events),
         }
 
@@ -248,6 +260,5 @@ class DivergenceGuard(pl.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.retries = int(state_dict["retries"])
         self.lr_scale = float(state_dict["lr_scale"])
-        self.level = state_dict["level"]
-        self.healthy_steps = int(state_dict["healthy_steps"])
+        self.rule.load(state_dict)
         self.events = list(state_dict["events"])

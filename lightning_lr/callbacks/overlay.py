@@ -71,11 +71,12 @@ class ScheduleOverlay(pl.Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        self._batch_step = trainer.global_step
+        self._batch_step = step = trainer.global_step
         if self.resolved is not None:
-            factor = self.resolved.value(trainer.global_step)
-            for optimizer in trainer.optimizers:
-                scale_lr(optimizer, self.name, factor)
+            factor = self.resolved.value(step)
+            if factor != 1.0:  # a factor of 1 (a warmup's end) leaves the LR as the scheduler set it
+                for optimizer in trainer.optimizers:
+                    scale_lr(optimizer, self.name, factor)
 
     @override
     def on_before_optimizer_step(
@@ -83,7 +84,9 @@ class ScheduleOverlay(pl.Callback):
     ) -> None:
         # Again (idempotent): a second update in the batch, or a state loaded since, needs it back.
         if self.resolved is not None:
-            scale_lr(optimizer, self.name, self.resolved.value(trainer.global_step))
+            factor = self.resolved.value(trainer.global_step)
+            if factor != 1.0:
+                scale_lr(optimizer, self.name, factor)
 
     @override
     def on_train_batch_end(

@@ -29,7 +29,7 @@ diagnosis comes back at the next check.
 
 from lightning_lr.diagnose.actions import check_action
 from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, DiagnosisRules, Kind, Mode
-from lightning_lr.diagnose.divergence import is_divergent, update_level
+from lightning_lr.diagnose.divergence import LossLevel, is_divergent, spike_reference, update_level
 from lightning_lr.diagnose.evaluations import diagnose_evaluations
 from lightning_lr.diagnose.state import DiagnosticsState
 from lightning_lr.diagnose.training import diagnose_training
@@ -40,10 +40,12 @@ __all__ = [
     "DiagnosisRules",
     "DiagnosticsState",
     "Kind",
+    "LossLevel",
     "Mode",
     "check_action",
     "diagnose_evaluations",
     "diagnose_training",
     "is_divergent",
+    "spike_reference",
     "update_level",
 ]

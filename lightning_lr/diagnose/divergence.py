@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 
 def is_divergent(loss: float, level: float | None, spike_factor: float) -> bool:
@@ -17,6 +18,24 @@ def is_divergent(loss: float, level: float | None, spike_factor: float) -> bool:
     return level is not None and level > 0 and loss > spike_factor * level
 
 
+def spike_reference(level: float | None, start: float | None, floor: float) -> float | None:
+    """The level a spike is measured against: the running ``level``, but never below ``floor`` x ``start``.
+
+    As a loss approaches zero (a classifier that has learnt its training set, a regression that
+    fits), its batches differ by more than any fixed factor: a batch at 0.02 after a level of
+    0.001 is noise, not a blow-up. Once the level has fallen below ``floor`` times the loss's
+    ``start`` level, a spike is judged against that floor instead, so that only a loss that undoes
+    most of the progress counts (a NaN or inf always does).
+
+    Example:
+        >>> spike_reference(0.5, 2.0, 0.1), spike_reference(0.001, 2.0, 0.1), spike_reference(0.3, None, 0.1)
+        (0.5, 0.2, 0.3)
+    """
+    if level is None or start is None:
+        return level
+    return max(level, floor * start)
+
+
 def update_level(level: float | None, loss: float, decay: float) -> float:
     """The running level after a healthy ``loss``: an exponential moving average.
 
@@ -25,3 +44,50 @@ def update_level(level: float | None, loss: float, decay: float) -> float:
         (2.0, 1.9)
     """
     return loss if level is None else decay * level + (1.0 - decay) * loss
+
+
+@dataclass
+class LossLevel:
+    """The divergence rule with its memory: judges each step's loss, learns from the healthy ones.
+
+    The first ``warmup_steps`` finite losses only set the running level; the level then reached
+    is the start level. From there on a loss is a spike when it is above ``spike_factor`` times
+    :func:`spike_reference` (the running level, floored at ``level_floor`` x the start level).
+    Plain data: :meth:`to_dict` / :meth:`from_dict` round-trip it through a checkpoint.
+
+    Example:
+        >>> rule = LossLevel(warmup_steps=2)
+        >>> [rule.judge(loss) for loss in (1.0, 1.0, 5.0, 20.0, float("nan"))]
+        [False, False, False, True, True]
+    """
+
+    spike_factor: float = 10.0
+    ema_decay: float = 0.9
+    warmup_steps: int = 10
+    level_floor: float = 0.1
+    level: float | None = None
+    start: float | None = None
+    healthy_steps: int = 0
+
+    def judge(self, loss: float) -> bool:
+        """Whether ``loss`` is a blow-up; a healthy one updates the running level."""
+        reference = None
+        if self.healthy_steps >= self.warmup_steps:
+            if self.start is None:
+                self.start = self.level
+            reference = spike_reference(self.level, self.start, self.level_floor)
+        if is_divergent(loss, reference, self.spike_factor):
+            return True
+        self.healthy_steps += 1
+        self.level = update_level(self.level, loss, self.ema_decay)
+        return False
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {"level": self.level, "start_level": self.start, "healthy_steps": self.healthy_steps}
+
+    def load(self, state: dict[str, float | int | None]) -> None:
+        """Take the memory from :meth:`to_dict` (the settings stay this rule's own)."""
+        level, start = state.get("level"), state.get("start_level")
+        self.level = None if level is None else float(level)
+        self.start = None if start is None else float(start)
+        self.healthy_steps = int(state.get("healthy_steps") or 0)

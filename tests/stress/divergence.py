@@ -30,20 +30,26 @@ LR, BACKOFF, STEPS, GUARD_WARMUP = 0.05, 0.5, 40, 3
 
 
 class GuardView(pl.Callback):
-    """What the guard is about to judge at each step: the loss, its running level, healthy steps."""
+    """What the guard is about to judge at each step: the loss, its running and start level, healthy steps."""
 
     def __init__(self, guard: DivergenceGuard) -> None:
         self.guard = guard
-        self.seen: dict[int, tuple[float, float | None, int]] = {}
+        self.seen: dict[int, tuple[float, float | None, float | None, int]] = {}
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, *args: Any) -> None:
         loss = float(trainer.callback_metrics["train_loss"])
-        self.seen[trainer.global_step] = (loss, self.guard.level, self.guard.healthy_steps)
+        rule = self.guard.rule
+        self.seen[trainer.global_step] = (loss, rule.level, rule.start, rule.healthy_steps)
 
     def must_catch(self, step: int) -> bool:
-        loss, level, healthy = self.seen[step]
-        judged = level is not None and healthy >= self.guard.warmup_steps
-        return not math.isfinite(loss) or (judged and loss > self.guard.spike_factor * level)
+        loss, level, start, healthy = self.seen[step]
+        rule = self.guard.rule
+        if not math.isfinite(loss):
+            return True
+        if level is None or healthy < rule.warmup_steps:
+            return False
+        reference = max(level, rule.level_floor * (level if start is None else start))
+        return loss > rule.spike_factor * reference
 
 
 class WeightsAt(pl.Callback):
