@@ -48,7 +48,7 @@ def main(out: Path) -> None:
         action="adjust",
         check_every_n_steps=1,
         track_update_ratio=False,
-        rules=DiagnosisRules(window=8, smoothing_steps=4),
+        rules=DiagnosisRules(window=8, smoothing_steps=4, stuck_fall=1.0),
     )
     measuring = Measuring(check_every_n_steps=2, rules=DiagnosisRules(window=8, smoothing_steps=4))
     guard = DivergenceGuard(snapshot_every=2, warmup_steps=2)

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
         (
             "diagnostics",
             "## Diagnostics accuracy",
-            ["| 1x | 0.01 | none (no LR alarm) |", "| 100x | 1 | `too_high` or `diverging` |"],
+            ["| 1x | none (no LR alarm) |", "| 100x | `too_high` or `diverging` |"],
         ),
         (
             "guard",

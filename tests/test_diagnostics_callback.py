@@ -348,11 +348,13 @@ def test_an_lr_far_too_low_is_raised_never_lowered(make_trainer: MakeTrainer) ->
     assert len(lrs) == 80 and min(lrs) == pytest.approx(1e-6) and lrs[-1] > 1e-6
 
 
-def test_a_healthy_lr_gets_no_lr_alarm(make_trainer: MakeTrainer) -> None:
-    # the same regression at 0.05 on 2,048 samples: its validation MSE falls from 0.41 to 0.11
-    diagnostics, model = fit_regression(make_trainer, 0.05, 2048, "adjust")
+@pytest.mark.parametrize("lr", [0.05, 0.1])
+def test_a_healthy_lr_gets_no_lr_alarm(make_trainer: MakeTrainer, lr: float) -> None:
+    # the same regression on 2,048 samples: its validation MSE falls from ~0.4 to 0.11 at 0.05, and
+    # lower at 0.1; near its floor the batch MSEs are heavy-tailed, single batches 3x to 10x the median
+    diagnostics, model = fit_regression(make_trainer, lr, 2048, "adjust")
     assert not [d for d in diagnostics.diagnoses if d.kind in LR_KINDS]
-    assert diagnostics.actions == [] and {group_lrs[0] for group_lrs in model.seen_lrs} == {0.05}
+    assert diagnostics.actions == [] and {group_lrs[0] for group_lrs in model.seen_lrs} == {lr}
 
 
 def test_a_decay_while_the_weights_barely_move_is_withheld(make_trainer: MakeTrainer) -> None:

@@ -29,6 +29,7 @@ from lightning_lr.diagnose import (
     diagnose_training,
 )
 from lightning_lr.diagnose.report import summarise
+from lightning_lr.diagnose.state import DiagnosticsState, start_level
 
 
 class LRDiagnostics(pl.Callback):
@@ -46,7 +47,12 @@ class LRDiagnostics(pl.Callback):
     :attr:`actions`. An action is first checked against the latest training evidence
     (:func:`~lightning_lr.diagnose.check_action`): the LR is never lowered while the training
     rules find it too low or the weights barely move, nor raised while they find it too high or
-    the run diverging. Such an action is not taken; :attr:`withheld` records it and why.
+    the run diverging, nor brought back within 3x of an LR found wrong the other way earlier in the
+    run. Such an action is not taken; :attr:`withheld` records it and why.
+
+    What it finds and does is kept in :attr:`state`, a
+    :class:`~lightning_lr.diagnose.DiagnosticsState` (plain data; its decisions, such as not
+    repeating a finding for a while, are made there), and checkpointed with the recent step values.
 
     A ``val_metric`` that a validation run did not log gets one warning naming it and the metrics
     that were logged, and the summary says the validation rules never ran.
@@ -98,29 +104,16 @@ class LRDiagnostics(pl.Callback):
         self.max_adjustments = check_int("max_adjustments", max_adjustments, 0)
         self.track_update_ratio = track_update_ratio
         self.deferred = deferred
-        self.diagnoses: list[Diagnosis] = []
-        self.actions: list[dict[str, Any]] = []
-        self.withheld: list[dict[str, Any]] = []
-        # what the training rules said at their latest check, and the weights' movement there
-        self._latest_training: Diagnosis | None = None
-        self._latest_ratio: float | None = None
-        self._validations_without_metric = 0
-        self._logged_instead: list[str] = []
+        self.state = DiagnosticsState()  # what is found and done, as plain data
         self._history = max(self.rules.window * 4, 200)
+        # the device side: step values on their way to a check, kept as tensors
         self._losses: deque[Any] = deque(maxlen=self._history)
         self._grad_norms: deque[Any] = deque(maxlen=self._history)
         self._probe = StepProbe(self._history)
-        self._eval_train: list[float] = []
-        self._eval_val: list[float] = []
         # training losses since the last validation, as a running sum: bounded however rare validation is
         self._since_eval = LossSum()
-        self._quiet_until: dict[str, int] = {}
-        self._evaluations = 0
-        self._peak_lr = 0.0
-        self._last_step = -1
+        self._first: list[torch.Tensor] = []  # the run's first losses, for the loss scale
         self._start_step = -1
-        self._initial: float | None = None
-        self._initial_step = 0
         self._train_loss = TrainLossReader(train_metric)
         self._packs = PackChannel(deferred)  # each check's values on their way to the host
         self._regime = 0  # counts the LR changes made: a pack read after one is about the old LR
@@ -129,7 +122,7 @@ class LRDiagnostics(pl.Callback):
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._last_step = trainer.global_step  # also right after a resume
+        self.state.last_step = trainer.global_step  # also right after a resume
         parameters: list[torch.Tensor] = [p for p in pl_module.parameters() if p.requires_grad]
         self._probe.start(parameters)
         self._start_step = warmup_end(trainer)
@@ -158,12 +151,12 @@ class LRDiagnostics(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         global_step = trainer.global_step
-        if global_step == self._last_step:  # an accumulation batch: no optimizer step yet
+        if global_step == self.state.last_step:  # an accumulation batch: no optimizer step yet
             return
-        self._last_step = global_step
+        self.state.last_step = global_step
         step = global_step - 1  # the optimizer step just taken
         lr = float(trainer.optimizers[0].param_groups[0]["lr"])
-        self._peak_lr = max(self._peak_lr, lr)
+        self.state.peak_lr = max(self.state.peak_lr, lr)
         self._probe.after_update(step)
         check = (step + 1) % self.check_every_n_steps == 0
         if check:
@@ -172,11 +165,15 @@ class LRDiagnostics(pl.Callback):
         self._losses.append(value)
         self._since_eval.add(value)
         segments: dict[str, torch.Tensor] = {} if same is None else {"same": same}
+        if self.state.scale is None and len(self._first) < self.rules.smoothing_steps:
+            self._first.append(value)
+            if len(self._first) == self.rules.smoothing_steps:
+                segments["scale"] = torch.stack(self._first)
         if step < self._start_step:  # the rules misread a warmup ramp
             self._losses.clear()
             self._grad_norms.clear()
         else:
-            if self._initial is None and len(self._losses) == self.rules.smoothing_steps:
+            if self.state.initial is None and len(self._losses) == self.rules.smoothing_steps:
                 segments["start"] = torch.stack(list(self._losses))
             if check and len(self._losses) >= 2:
                 segments.update(self._check_segments(step))
@@ -186,7 +183,7 @@ class LRDiagnostics(pl.Callback):
     def _check_segments(self, step: int) -> dict[str, torch.Tensor]:
         """What a check reads: the loss window, gradient norms, update ratios and alignments."""
         # once the start level is known, the rules need only the last window
-        span = self.rules.window if self._initial is not None else len(self._losses)
+        span = self.rules.window if self.state.initial is not None else len(self._losses)
         segments = {"window": torch.stack(list(self._losses)[-span:])}
         norms = list(self._grad_norms)[-span:]
         if norms:
@@ -204,36 +201,43 @@ class LRDiagnostics(pl.Callback):
         for pending, parts in self._packs.due(before):
             if "same" in parts:  # the average over ranks is 1 only when every rank found the same
                 self._train_loss.settle(parts["same"][0] == 1.0)
+            if "scale" in parts and self.state.scale is None:
+                scale = start_level(as_float32(parts["scale"]))
+                if math.isfinite(scale) and scale > 0:
+                    self.state.scale = scale
             if pending.regime != self._regime:  # read before an LR change: the old regime's curve
                 continue
-            if "start" in parts and self._initial is None:
+            if "start" in parts and self.state.initial is None:
                 # the start level, so that "slow from the start" is told apart from "converged"; the
                 # first loss when lower, as an LR far too high blows the loss up within these steps
-                first = as_float32(parts["start"])
-                start = min(first[0], statistics.median(first))
+                start = start_level(as_float32(parts["start"]))
                 if math.isfinite(start):
-                    self._initial, self._initial_step = start, pending.step - self.rules.smoothing_steps + 1
+                    self.state.initial, self.state.initial_step = (
+                        start,
+                        pending.step - self.rules.smoothing_steps + 1,
+                    )
             if "window" in parts:
                 self._diagnose(trainer, pending, parts)
 
     def _diagnose(self, trainer: pl.Trainer, pending: Pack, parts: dict[str, list[float]]) -> None:
         found = None
         ratios = [ratio for ratio in parts.get("ratios", []) if math.isfinite(ratio)]
-        self._latest_ratio = statistics.median(ratios) if ratios else None
+        self.state.latest_ratio = statistics.median(ratios) if ratios else None
         if trainer.is_global_zero:
             found = diagnose_training(
                 as_float32(parts["window"]),
                 update_ratios=parts.get("ratios"),
-                lr_to_peak=pending.lr / self._peak_lr if self._peak_lr > 0 else None,
+                lr_to_peak=pending.lr / self.state.peak_lr if self.state.peak_lr > 0 else None,
                 step=pending.step,
                 epoch=pending.epoch,
                 rules=self.rules,
                 grad_norms=as_float32(parts["norms"]) if "norms" in parts else None,
-                initial_loss=self._initial,
-                initial_step=self._initial_step if self._initial is not None else 0,
+                initial_loss=self.state.initial,
+                initial_step=self.state.initial_step if self.state.initial is not None else 0,
                 step_alignments=[v for v in parts.get("alignments", []) if math.isfinite(v)] or None,
+                loss_scale=self.state.scale,
             )
-            self._latest_training = found
+            self.state.latest_training = found
         self._handle(trainer, found)
 
     @override
@@ -250,33 +254,32 @@ class LRDiagnostics(pl.Callback):
         pair = mean_over_ranks(trainer, pair)
         train, val = read_now(pair)
         self._since_eval = LossSum()
-        self._eval_train = [*self._eval_train[-99:], train]
-        self._eval_val = [*self._eval_val[-99:], val]
-        self._evaluations += 1
+        self.state.add_evaluation(train, val)
         found = None
         if trainer.is_global_zero:
             found = diagnose_evaluations(
-                self._eval_train,
-                self._eval_val,
+                self.state.eval_train,
+                self.state.eval_val,
                 step=trainer.global_step,
                 epoch=trainer.current_epoch,
                 rules=self.rules,
                 mode=self.mode,
-                update_ratio=self._latest_ratio,
+                update_ratio=self.state.latest_ratio,
             )
         self._handle(trainer, found)
 
     def _missing_val_metric(self, trainer: pl.Trainer) -> None:
         """Warn once that a validation run did not log ``val_metric``, naming the metrics it did."""
-        self._validations_without_metric += 1
-        self._logged_instead = sorted(trainer.callback_metrics)
-        if self._validations_without_metric > 1:
+        self.state.validations_without_metric += 1
+        self.state.logged_instead = sorted(trainer.callback_metrics)
+        if self.state.validations_without_metric > 1:
             return
-        guess = close_match(self.val_metric, self._logged_instead)
+        guess = close_match(self.val_metric, self.state.logged_instead)
         rank_zero_warn(
             f"LRDiagnostics: `val_metric`={self.val_metric!r} was not logged by this validation run, so "
             f"the validation rules (plateau, overfitting) cannot run.{guess} Pass the name you log "
-            f"with self.log(...) in validation_step. Logged: {', '.join(self._logged_instead) or 'none'}."
+            f"with self.log(...) in validation_step. "
+            f"Logged: {', '.join(self.state.logged_instead) or 'none'}."
         )
 
     # --- deciding and acting -----------------------------------------------------------------------
@@ -286,25 +289,21 @@ class LRDiagnostics(pl.Callback):
         if found is not None and self.action == "adjust":
             conflict = check_action(
                 found,
-                latest_training=self._latest_training,
-                update_ratio=self._latest_ratio,
+                latest_training=self.state.latest_training,
+                update_ratio=self.state.latest_ratio,
                 rules=self.rules,
+                lr=self._lr_now(trainer),
+                found_high=self.state.found_high,
+                found_low=self.state.found_low,
             )
         shared = trainer.strategy.broadcast(None if found is None else (found.to_dict(), conflict), src=0)
         if shared is None:
             return
         diagnosis, conflict = Diagnosis.from_dict(shared[0]), shared[1]
-        # the same finding is not repeated for a while: a window of steps for the training kinds,
-        # twice the patience in evaluations for plateau and overfitting
-        evaluation_kind = diagnosis.kind in ("plateau", "overfitting")
-        clock = self._evaluations if evaluation_kind else diagnosis.step
-        if self._quiet_until.get(diagnosis.kind, -1) > clock:
+        if not self.state.note(
+            diagnosis, lr=self._lr_now(trainer), rules=self.rules, check_every=self.check_every_n_steps
+        ):
             return
-        pause = (
-            2 * self.rules.patience if evaluation_kind else max(self.rules.window, self.check_every_n_steps)
-        )
-        self._quiet_until[diagnosis.kind] = clock + pause
-        self.diagnoses = [*self.diagnoses[-199:], diagnosis]
         for logger in trainer.loggers:
             logger.log_metrics({f"diagnosis/{diagnosis.kind}": 1.0}, step=diagnosis.step)
         rank_zero_info(
@@ -315,23 +314,22 @@ class LRDiagnostics(pl.Callback):
         if self.action != "adjust" or factor is None or len(self.actions) >= self.max_adjustments:
             return
         if conflict is not None:
-            self.withheld = [
-                *self.withheld[-199:],
-                {"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor, "reason": conflict},
-            ]
+            self.state.withhold(diagnosis, factor, conflict)
             rank_zero_info(
                 f"LRDiagnostics: did not multiply the LR by {factor:g} at step {diagnosis.step} "
                 f"({diagnosis.kind}): {conflict}."
             )
             return
         scale_lrs(trainer, factor)
-        self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
+        self.state.acted(diagnosis, factor)  # forgets the evidence about the old LR
         self._losses.clear()  # the curve changes regime: judge the new LR on its own steps
         self._grad_norms.clear()
-        self._initial = None
-        self._latest_training, self._latest_ratio = None, None  # evidence about the old LR
         self._regime += 1
         rank_zero_info(f"LRDiagnostics: multiplied the LR by {factor:g} at step {diagnosis.step}.")
+
+    @staticmethod
+    def _lr_now(trainer: pl.Trainer) -> float:
+        return float(trainer.optimizers[0].param_groups[0]["lr"])
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -347,61 +345,46 @@ class LRDiagnostics(pl.Callback):
 
     def _missing_line(self) -> str:
         """What the summary says about a ``val_metric`` it never saw (empty once it has seen it)."""
-        if self._evaluations or not self._validations_without_metric:
+        if self.state.evaluations or not self.state.validations_without_metric:
             return ""
-        logged = ", ".join(self._logged_instead) or "none"
+        logged = ", ".join(self.state.logged_instead) or "none"
         return (
-            f"`val_metric`={self.val_metric!r} was never logged ({self._validations_without_metric} "
+            f"`val_metric`={self.val_metric!r} was never logged ({self.state.validations_without_metric} "
             f"validation runs; logged: {logged}), so the validation curve was never judged."
         )
 
     # --- resume ------------------------------------------------------------------------------------
 
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        """What was found, oldest first (the latest 200)."""
+        return self.state.diagnoses
+
+    @property
+    def actions(self) -> list[dict[str, Any]]:
+        """The LR changes made: ``{"step", "kind", "lr_factor"}`` each."""
+        return self.state.actions
+
+    @property
+    def withheld(self) -> list[dict[str, Any]]:
+        """The LR changes advised but not made, with the ``"reason"``."""
+        return self.state.withheld
+
     @override
     def state_dict(self) -> dict[str, Any]:
         return {
-            "diagnoses": [diagnosis.to_dict() for diagnosis in self.diagnoses],
-            "actions": [dict(action) for action in self.actions],
-            "withheld": [dict(action) for action in self.withheld],
-            "latest_training": None if self._latest_training is None else self._latest_training.to_dict(),
-            "latest_ratio": self._latest_ratio,
-            "validations_without_metric": self._validations_without_metric,
-            "logged_instead": list(self._logged_instead),
+            **self.state.to_dict(),
             "losses": read_all(self._losses),
             "grad_norms": read_all(self._grad_norms),
             **self._probe.state_dict(),
-            "eval_train": list(self._eval_train),
-            "eval_val": list(self._eval_val),
             **self._since_eval.state_dict(),
-            "quiet_until": dict(self._quiet_until),
-            "evaluations": self._evaluations,
-            "peak_lr": self._peak_lr,
-            "last_step": self._last_step,
-            "initial": self._initial,
-            "initial_step": self._initial_step,
         }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.diagnoses = [Diagnosis.from_dict(item) for item in state_dict["diagnoses"]]
-        self.actions = [dict(action) for action in state_dict["actions"]]
-        self.withheld = [dict(action) for action in state_dict.get("withheld", [])]
-        latest = state_dict.get("latest_training")
-        self._latest_training = None if latest is None else Diagnosis.from_dict(latest)
-        ratio = state_dict.get("latest_ratio")
-        self._latest_ratio = None if ratio is None else float(ratio)
-        self._validations_without_metric = int(state_dict.get("validations_without_metric", 0))
-        self._logged_instead = [str(name) for name in state_dict.get("logged_instead", [])]
+        self.state = DiagnosticsState.from_dict(state_dict)
         self._losses = deque((torch.tensor(v) for v in state_dict["losses"]), maxlen=self._history)
         self._grad_norms = deque((torch.tensor(v) for v in state_dict["grad_norms"]), maxlen=self._history)
         self._probe.load_state_dict(state_dict)
-        self._eval_train = [float(v) for v in state_dict["eval_train"]]
-        self._eval_val = [float(v) for v in state_dict["eval_val"]]
         # the training losses since the last validation: a mid-epoch resume must judge the same mean
         self._since_eval = LossSum.from_state_dict(state_dict)
-        self._quiet_until = {str(k): int(v) for k, v in state_dict["quiet_until"].items()}
-        self._evaluations = int(state_dict["evaluations"])
-        self._peak_lr = float(state_dict["peak_lr"])
-        self._last_step = int(state_dict["last_step"])
-        self._initial = state_dict["initial"]
-        self._initial_step = int(state_dict["initial_step"])

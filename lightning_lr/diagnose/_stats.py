@@ -34,11 +34,14 @@ def _mean_t(values: list[float]) -> tuple[float, float]:
     return mean, max(-_T_LIMIT, min(_T_LIMIT, t))
 
 
-def _spikes(values: list[float], factor: float, lookback: int, *, floor: float) -> int:
-    """Values above ``factor`` times (and ``floor`` above) the median of the ``lookback`` before them."""
+def _spikes(values: list[float], factor: float, lookback: int, *, floor: float, sustain: int = 1) -> int:
+    """Steps that start a jump above ``factor`` times (and ``floor`` above) the median of the ``lookback``
+    values before them, held for ``sustain`` steps: the median of the ``sustain`` values from there on
+    must clear it (with 3, two steps in a row), so one heavy-tailed batch does not count."""
     count = 0
-    for index in range(lookback, len(values)):
+    for index in range(lookback, len(values) - sustain + 1):
         baseline = statistics.median(values[index - lookback : index])
-        if baseline > 0 and values[index] > factor * baseline and values[index] - baseline >= floor:
+        value = values[index] if sustain == 1 else statistics.median(values[index : index + sustain])
+        if baseline > 0 and value > factor * baseline and value - baseline >= floor:
             count += 1
     return count

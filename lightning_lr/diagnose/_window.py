@@ -23,6 +23,7 @@ class _Curve:
     fall: float
     trend_t: float
     total_fall: float
+    fall_from_scale: float
     recent_pace: float
     overall_pace: float
     elapsed_steps: float
@@ -46,10 +47,12 @@ def _read_curve(
     elapsed: float,
     ratios: list[float] | None = None,
     alignments: list[float] | None = None,
+    scale: float | None = None,
 ) -> _Curve | None:
     level = statistics.median(window)
     if level <= 0 or start <= 0:
         return None
+    scale = start if scale is None or scale <= 0 else scale
     slope, end, trend_t = _trend(window)
     changes = [after - before for before, after in pairwise(window)]
     centre = statistics.median(changes)
@@ -58,7 +61,9 @@ def _read_curve(
     grad_spikes = None
     if grad_norms is not None:
         finite = [norm for norm in grad_norms[-rules.window :] if math.isfinite(norm)]
-        grad_spikes = _spikes(finite, rules.grad_spike_factor, rules.smoothing_steps, floor=0.0)
+        grad_spikes = _spikes(
+            finite, rules.grad_spike_factor, rules.smoothing_steps, floor=0.0, sustain=rules.spike_sustain
+        )
     alignment = alignment_t = None
     if alignments is not None and len(alignments) >= 3:  # fewer leave no spread to judge them by
         alignment, alignment_t = _mean_t(alignments)
@@ -68,13 +73,18 @@ def _read_curve(
         fall=-slope * (len(window) - 1) / level,
         trend_t=trend_t,
         total_fall=total_fall,
+        fall_from_scale=1.0 - end / scale,
         recent_pace=-slope / level,
         overall_pace=total_fall / elapsed,
         elapsed_steps=elapsed,
         loss_spikes=_spikes(
-            window, rules.spike_factor, rules.smoothing_steps, floor=rules.spike_floor * start
+            window,
+            rules.spike_factor,
+            rules.smoothing_steps,
+            floor=rules.spike_floor * scale,
+            sustain=rules.spike_sustain,
         ),
-        peak_to_start=max(window) / start,
+        peak_to_start=max(window) / scale,
         grad_spikes=grad_spikes,
         update_ratio=statistics.median(ratios) if ratios else None,
         alignment=alignment,

@@ -12,6 +12,9 @@ from __future__ import annotations
 from lightning_lr._validate import check_real
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
 
+REVISIT = 3.0
+"""An action may not bring the LR within this factor of an LR found wrong the other way in the run."""
+
 
 def check_action(
     diagnosis: Diagnosis,
@@ -19,6 +22,9 @@ def check_action(
     latest_training: Diagnosis | None,
     update_ratio: float | None,
     rules: DiagnosisRules,
+    lr: float | None = None,
+    found_high: float | None = None,
+    found_low: float | None = None,
 ) -> str | None:
     """Why the LR change that ``diagnosis`` advises contradicts the evidence, or ``None`` when it does not.
 
@@ -27,6 +33,11 @@ def check_action(
       diagnosis is ``diverging``: a loss that blows up is brought down whatever the weights do.
     - Raising it (``lr_factor > 1``) contradicts a latest training diagnosis of ``diverging`` or
       ``too_high``.
+    - With ``lr``: raising it to within ``REVISIT`` (3x) of ``found_high``, the lowest LR the rules
+      found too high (or diverging) in this run, contradicts that finding; so does lowering it to
+      within 3x of ``found_low``, the highest LR found too low, unless the diagnosis is
+      ``diverging``. A cut from a too-high finding is one step of 0.3; a raise that would undo it
+      repeats a finding already made, so the evidence is split and the run is advised only.
 
     Args:
         diagnosis: the finding whose ``lr_factor`` would be applied.
@@ -51,11 +62,27 @@ def check_action(
     factor = diagnosis.lr_factor
     if factor is None or factor == 1.0:
         return None
+    after = None if lr is None else lr * factor
     if factor > 1.0:
         if latest_training is not None and latest_training.kind in ("diverging", "too_high"):
             found = "the run diverging" if latest_training.kind == "diverging" else "the LR too high"
             return f"the training rules found {found} at step {latest_training.step}"
+        if after is not None and found_high is not None and after * REVISIT > found_high:
+            return (
+                f"the LR was found too high at {found_high:.3g} in this run, and {after:.3g} is within "
+                f"{REVISIT:g}x of it"
+            )
         return None
+    if (
+        after is not None
+        and found_low is not None
+        and diagnosis.kind != "diverging"
+        and after < found_low * REVISIT
+    ):
+        return (
+            f"the LR was found too low at {found_low:.3g} in this run, and {after:.3g} is within "
+            f"{REVISIT:g}x of it"
+        )
     if latest_training is not None and latest_training.kind == "too_low":
         return f"the training rules found the LR too low at step {latest_training.step}"
     if update_ratio is None or diagnosis.kind == "diverging":

@@ -123,7 +123,9 @@ class DiagnosisRules:
       statistic ``trend_t = b / stderr(b)``: a fall is real when ``trend_t <= -trend_t``;
     - ``total_fall = 1 - end / start``, how far the fitted end of the window lies below the start
       level, and the paces ``recent_pace = fall / (window - 1)`` and ``overall_pace = total_fall /
-      elapsed_steps``;
+      elapsed_steps``; ``fall_from_scale = 1 - end / loss_scale``, the same from the loss of the
+      run's first steps (before any warmup; equal to ``total_fall`` without one): how near its
+      start a loss still is, for the rules that ask (bouncing, stuck, stalled, too-short steps);
     - spikes: steps whose value exceeds a factor times the median of the ``smoothing_steps``
       values before it, and ``peak_to_start``, the window's highest loss over the start level;
     - ``elapsed_steps``: the steps since the start level was taken;
@@ -174,10 +176,17 @@ class DiagnosisRules:
             10x is where clipping pays off.
         spike_count: spiking steps in the window that make ``too_high``. One is an unlucky batch,
             three in ``window`` steps is a pattern.
-        spike_floor: a loss spike, and a divergence, must also rise by this fraction of the start
-            level above its baseline. 0.1 ignores the heavy-tailed batch losses of a nearly fitted
-            model (0.01 to 0.06 on a start of 2.3) and keeps the jumps that undo training; 0
-            switches it off.
+        spike_sustain: a loss spike must hold: the median of the ``spike_sustain`` step losses from
+            its start must clear the spike's bar (with 3: two steps in a row). An update that a too
+            high LR made overshoot leaves the model worse for the next batches too; one hard batch
+            does not, and the batch losses of a nearly fitted regression are heavy-tailed (single
+            batches at 3x to 10x the median MSE, with Adam and SGD at good LRs). 1 counts every step.
+        spike_floor: a loss spike, and a divergence, must also rise by this fraction of the loss
+            scale (the loss of the run's first steps, before any warmup) above its baseline: a
+            jump that undoes a quarter of what training gained. It ignores the heavy-tailed batch
+            losses of a nearly fitted model (0.01 to 0.06 on a start of 2.3; on an MLP regression
+            at good LRs, held jumps to 0.1 to 0.2 of a start of 0.55) and keeps the jumps of an LR
+            raised 30x (past half the start); 0 switches it off.
         patience: ``plateau``/``overfitting`` after this many evaluations without improvement,
             counted as Lightning's ``EarlyStopping`` counts them (torch's ``ReduceLROnPlateau``
             acts one evaluation later). 3 outlasts the noise of a validation metric without
@@ -205,9 +214,9 @@ class DiagnosisRules:
             cannot learn (dead ReLUs, saturated units), ``too_high``. Measured on MNIST-1D, Adam at
             30x the good LR stays at chance (2.30) from the first epoch on; a deep CNN without
             normalisation at a good LR can sit there for the first window before it learns. Steps
-            whose mean alignment reaches ``step_alignment`` point downhill, not nowhere: an MLP
-            regression at a good LR that starts slowly sits within 5% of its start for 110 steps
-            with alignments of +0.28 on average (t = 2.2).
+            whose mean alignment is positive lean downhill, not nowhere: an MLP regression at a
+            good LR that starts slowly sits within 5% of its start for 110 steps with alignments
+            of +0.28 on average (t = 2.2), and at a fifth of it for 120 steps with +0.12 (t = 0.5).
         annealed_below: ``too_low`` is not reported while the LR is below this fraction of the
             run's peak: a schedule annealing the LR towards zero is meant to slow training down.
         step_alignment: ``too_low`` when the loss falls along steps whose ``alignment`` is at least
@@ -216,9 +225,11 @@ class DiagnosisRules:
             window mean is 0.2 at 0.01x the good LR and 0.4 at 0.1x, and at most 0.13 at the good
             LR or above; later in training, the good LR and above sit between -0.3 and 0.
         blowup_factor: ``too_high`` when a step loss in the window exceeds this multiple of the
-            start level while the weights move: an update made the model far worse than its
-            initialisation. Measured on MNIST-1D with AdamW, the first step lifts the loss 2.3x to
-            9x at 10x the good LR and at most 1.1x at 3x it.
+            loss scale (the loss of the run's first steps, before any warmup; a level taken after a
+            warmup has already come down, and batch noise passes twice it) while the weights move:
+            an update made the model far worse than its initialisation. Measured on MNIST-1D with
+            AdamW, the first step lifts the loss 2.3x to 9x at 10x the good LR and at most 1.1x at
+            3x it.
         overfit_fall: ``overfitting`` only while the training loss fell by at least this fraction
             since the best evaluation (and at each evaluation). Memorising drives it down by a
             third or more in three evaluations; a loss on the noise floor of a too-high LR moves by
@@ -240,7 +251,8 @@ class DiagnosisRules:
     spike_factor: float = 3.0
     grad_spike_factor: float = 10.0
     spike_count: int = 3
-    spike_floor: float = 0.1
+    spike_sustain: int = 3
+    spike_floor: float = 0.25
     patience: int = 3
     min_delta: float = 1e-3
     plateau_progress: float = 0.01
@@ -271,6 +283,7 @@ class DiagnosisRules:
         check_range("spike_factor", self.spike_factor, 1.0, math.inf, low_open=True, high_open=True)
         check_range("grad_spike_factor", self.grad_spike_factor, 1.0, math.inf, low_open=True, high_open=True)
         check_int("spike_count", self.spike_count, 1)
+        check_int("spike_sustain", self.spike_sustain, 1)
         check_non_negative("spike_floor", self.spike_floor)
         check_int("patience", self.patience, 1)
         check_range("min_delta", self.min_delta, 0.0, 1.0, high_open=True)

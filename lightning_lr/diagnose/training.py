@@ -28,6 +28,7 @@ def diagnose_training(
     update_ratios: Iterable[float] | None = None,
     lr_to_peak: float | None = None,
     step_alignments: Iterable[float] | None = None,
+    loss_scale: float | None = None,
 ) -> Diagnosis | None:
     """Read the training losses of the last steps; return ``diverging``, ``too_high``, ``too_low`` or None.
 
@@ -36,18 +37,18 @@ def diagnose_training(
     1. ``diverging`` (``lr_factor`` 0.1): a non-finite loss anywhere in ``losses``; or, with at
        least ``2 * smoothing_steps`` losses, the running median of the last ``smoothing_steps``
        above ``divergence_factor`` times its best value in the window, and above it by at least
-       ``spike_floor`` times the start level. Evidence: ``nonfinite_steps`` and
+       ``spike_floor`` times the loss scale (``loss_scale``). Evidence: ``nonfinite_steps`` and
        ``first_nonfinite_step``, or ``smoothed_loss``, ``best_smoothed_loss`` and ``ratio``.
-    2. ``too_high``, with a full window: a step loss above ``blowup_factor`` times the start level
+    2. ``too_high``, with a full window: a step loss above ``blowup_factor`` times the loss scale
        while the weights move, ``lr_factor`` 0.3; or the loss bounces (``noise > noise_ratio``)
        without a real fall (``trend_t > -trend_t``) while still near its start
-       (``total_fall < stuck_fall``) and, when ``step_alignments`` are given, the steps overshoot
-       (``alignment_t <= -trend_t``), ``lr_factor`` 0.3; or ``spike_count`` loss spikes, or
+       (``fall_from_scale < stuck_fall``) and, when ``step_alignments`` are given, the steps overshoot
+       (``alignment_t <= -trend_t``), ``lr_factor`` 0.3; or ``spike_count`` loss spikes (each held
+       for ``spike_sustain`` steps), or
        gradient-norm spikes (advice: clip with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with
-       ``update_ratios``, a loss stuck at its start (``total_fall < dead_fall`` after
+       ``update_ratios``, a loss stuck at its start (``fall_from_scale < dead_fall`` after
        ``2 * window`` steps, no real trend) while the weights move and the steps do not point
-       downhill (no ``alignment`` with ``alignment_t >= trend_t``, nor one of at least
-       ``step_alignment``), ``lr_factor`` 0.3.
+       downhill (no positive mean ``alignment``), ``lr_factor`` 0.3.
     3. ``too_low`` (``lr_factor`` 3.0), with a full window: when ``update_ratios`` are given, a
        loss that does not really fall while the weights stall (median update ratio below
        ``stall_update_ratio``, and steps that point downhill when ``step_alignments`` are given;
@@ -58,7 +59,8 @@ def diagnose_training(
        (``recent_pace >= pace_ratio * overall_pace``).
 
     The evidence of ``too_high`` and ``too_low`` is the window's statistics: ``level``, ``noise``,
-    ``fall``, ``trend_t``, ``total_fall``, ``recent_pace``, ``overall_pace``, ``elapsed_steps``,
+    ``fall``, ``trend_t``, ``total_fall``, ``fall_from_scale``, ``recent_pace``, ``overall_pace``,
+    ``elapsed_steps``,
     ``loss_spikes``, ``peak_to_start`` and, when given, ``grad_spikes``, ``update_ratio``,
     ``alignment`` and ``alignment_t`` (those two need 3 alignments in the window).
 
@@ -83,6 +85,8 @@ def diagnose_training(
             annealing it on purpose and ``too_low`` is not reported.
         step_alignments: ``cos(-g[t+1], w[t+1] - w[t])`` of the steps ``t`` where it was measured
             (those in the window's span; see :class:`DiagnosisRules`).
+        loss_scale: the smoothed loss of the run's first steps, before any warmup: what a blow-up,
+            a spike and a divergence are measured against. Defaults to the start level.
 
     Returns:
         The diagnosis of the highest priority that applies, or ``None`` when the curve looks healthy
@@ -124,7 +128,8 @@ def diagnose_training(
             )
         elapsed = step - initial_step
 
-    found = _diverging(values, step=step, epoch=epoch, rules=rules, floor=rules.spike_floor * max(start, 0.0))
+    scale = start if loss_scale is None else check_number("loss_scale", loss_scale)
+    found = _diverging(values, step=step, epoch=epoch, rules=rules, floor=rules.spike_floor * max(scale, 0.0))
     if found is not None or len(values) < rules.window:
         return found
     curve = _read_curve(
@@ -135,6 +140,7 @@ def diagnose_training(
         elapsed=elapsed,
         ratios=ratios,
         alignments=alignments,
+        scale=scale,
     )
     if curve is None:
         return None
@@ -185,7 +191,7 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     bouncing = (
         curve.noise > rules.noise_ratio
         and flat
-        and curve.total_fall < rules.stuck_fall
+        and curve.fall_from_scale < rules.stuck_fall
         and moving
         and overshooting
     )
@@ -193,16 +199,15 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
     blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
     # a flat loss at its start while the weights move is stuck, unless the steps still point downhill
-    # (beyond doubt, or on average as far as those of a too-low LR: a stuck model's point nowhere);
-    # a first window that flat may still be the slow start of a deep network, the second is not
-    downhill = _aligned(curve, rules) or (
-        curve.alignment is not None and curve.alignment >= rules.step_alignment
-    )
+    # on average (a stuck model's point nowhere, or back): a slow start near a saddle leans downhill,
+    # and cutting its LR would slow it further; a first window that flat may still be the slow start
+    # of a deep network, the second is not
+    downhill = _aligned(curve, rules) or (curve.alignment is not None and curve.alignment > 0)
     dead = (
         curve.update_ratio is not None
         and moving
         and flat
-        and curve.total_fall < rules.dead_fall
+        and curve.fall_from_scale < rules.dead_fall
         and curve.elapsed_steps >= 2 * rules.window
         and not downhill
     )
@@ -211,13 +216,13 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     reasons = []
     if blown_up:
         reasons.append(
-            f"a training loss in the last {rules.window} steps blew up to {curve.peak_to_start:.1f}x its "
-            f"start level (limit {rules.blowup_factor:g}x): an update made the model far worse than "
-            "its initialisation"
+            f"a training loss in the last {rules.window} steps blew up to {curve.peak_to_start:.1f}x the "
+            f"loss at the start of training (limit {rules.blowup_factor:g}x): an update made the model "
+            "far worse than its initialisation"
         )
     if dead:
         reasons.append(
-            f"the training loss has not come down from its start ({curve.total_fall:+.1%}) although the "
+            f"the training loss has not come down from its start ({curve.fall_from_scale:+.1%}) although the "
             f"weights move ({curve.update_ratio:.1e} of their norm per step): the model is stuck"
         )
     if bouncing:
@@ -253,14 +258,21 @@ def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> 
     advice = "Raise the LR 3 to 10 times (x3), or run the LR finder to pick it."
     # stalled weights of a model that blew up (dead units) do not point downhill: only slow ones do
     stalled = _stalled(curve, rules) and (curve.alignment is None or _aligned(curve, rules))
-    if stalled and curve.trend_t > -rules.trend_t and curve.total_fall < rules.stuck_fall:
+    if stalled and curve.trend_t > -rules.trend_t and curve.fall_from_scale < rules.stuck_fall:
         message = (
             f"The LR looks too low: the weights barely move (each step changes them by "
             f"{curve.update_ratio:.1e} of their norm, below {rules.stall_update_ratio:.0e}) and the "
             f"training loss does not go down ({curve.fall:+.1%} over {rules.window} steps)."
         )
         return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
-    if curve.trend_t <= -rules.trend_t and _aligned(curve, rules, minimum=rules.step_alignment):
+    # steps that point downhill are too short only while the loss is still near its start: one that
+    # has already halved fast is not held back, and near a minimum a good LR's steps point on too
+    near_start = curve.fall_from_scale < rules.stuck_fall
+    if (
+        near_start
+        and curve.trend_t <= -rules.trend_t
+        and _aligned(curve, rules, minimum=rules.step_alignment)
+    ):
         message = (
             f"The LR looks too low: the gradient after each step still points the way the step went "
             f"(alignment {curve.alignment:+.2f}, t = {curve.alignment_t:.1f}, at least "
