@@ -7,7 +7,7 @@ Models: stacks of residual MLP blocks of about 10M, 250M and 1B parameters, and 
   CosineAnnealingLR)`` and Lightning's ``LearningRateMonitor``;
 - that plus one callback alone: ``LRDiagnostics``, ``DivergenceGuard`` (``LRLogger`` takes the
   monitor's place);
-- the full stack: the mixin's cosine, ``Warmup``, ``LRLogger``, ``LRDiagnostics`` and
+- the full stack: the mixin's cosine, ``LRWarmup``, ``LRLogger``, ``LRDiagnostics`` and
   ``DivergenceGuard``;
 - the floor: bare plus three callbacks that do nothing, the cost of Lightning calling every hook
   of as many callbacks as the full stack adds (three: its four replace the monitor). On a model
@@ -360,7 +360,7 @@ def table(device: torch.device, quick: bool) -> list[str]:
 METHOD = (
     "bf16-mixed, AdamW, warmup + cosine; bare = hand-written `configure_optimizers` with torch's "
     "`SequentialLR` + `LearningRateMonitor`; each callback alone on top of it (`LRLogger` in the "
-    "monitor's place); full stack = mixin cosine + `Warmup` + `LRLogger` + `LRDiagnostics` + "
+    "monitor's place); full stack = mixin cosine + `LRWarmup` + `LRLogger` + `LRDiagnostics` + "
     "`DivergenceGuard` (defaults: checks every 10 steps, snapshots every 20 on the device); floor = "
     "bare + 3 callbacks that do nothing (Lightning's cost of calling the hooks of the 3 callbacks the "
     "full stack adds). Step times between CUDA events at batch starts over the timed steps, after "

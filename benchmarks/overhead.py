@@ -217,7 +217,7 @@ def run() -> list[str]:
         f"| training loop, tiny MLP, mixin (steps/s) | {throughput['mixin']:.0f} | "
         f"{throughput['hand-written']:.0f} (hand-written configure_optimizers) | "
         f"{_ratio_cell(ratios['mixin'])} | <= 1.02 |",
-        f"| training loop, tiny MLP, mixin + Warmup + LRLogger + LRDiagnostics + DivergenceGuard "
+        f"| training loop, tiny MLP, mixin + LRWarmup + LRLogger + LRDiagnostics + DivergenceGuard "
         f"(steps/s) | {throughput['full stack']:.0f} | {throughput['bare + LearningRateMonitor']:.0f} "
         f"(hand-written + LearningRateMonitor) | {_ratio_cell(ratios['full stack'])} | <= 1.02 |",
         f"| the floor: hand-written + LearningRateMonitor + 3 callbacks that do nothing (steps/s) | "
