@@ -242,8 +242,12 @@ def run() -> list[str]:
                 "scale and restore, LRDiagnostics' per-step gradient norm and its check every 10 "
                 "steps (the rules themselves take about 0.1 ms a check). None of it waits for a "
                 "device; on a GPU it overlaps the device's work except in a step too small to hide it. "
-                f"Of it, {floor_us:.0f} µs is the floor: Lightning calling the hooks of three more "
-                "callbacks, whatever they do.",
+                + (
+                    f"Of it, {floor_us:.0f} µs is the floor: Lightning calling the hooks of three more "
+                    "callbacks, whatever they do."
+                    if floor_us > 0
+                    else "The floor (three callbacks that do nothing) was within this run's noise."
+                ),
             ]
             if stack_ratio > 1.02
             else []

@@ -22,8 +22,9 @@ import torch
 
 from benchmarks._common import quiet, run_all
 from benchmarks._tasks import MNIST1D, accuracy, quiet_trainer
-from benchmarks.finder import MAX_LR, MIN_LR, lightnings
+from benchmarks.finder import lightnings
 from lightning_lr.finder import find_lr
+from lightning_lr.finder.recipe import schedule_kind
 from lightning_lr.schedules import Constant, CosineDecay, OneCycle, Schedule, Warmup
 
 TARGET = 0.94
@@ -50,9 +51,14 @@ class Recipe:
     epochs: int
 
 
-def finder_peak(seed: int) -> float | None:
+def finder_peak(seed: int, schedule: Schedule, epochs: int) -> float | None:
+    """What a user gets: ``find_lr`` with its defaults, told the schedule and the run's length."""
     model = MNIST1D.fresh_model(seed)
-    found = find_lr(model, datamodule=MNIST1D.data(), min_lr=MIN_LR, max_lr=MAX_LR, enable_progress_bar=False)
+    data = MNIST1D.data()
+    data.setup("fit")
+    steps = epochs * len(data.train_dataloader())
+    kind = schedule_kind(schedule, steps)
+    found = find_lr(model, datamodule=data, schedule=kind, total_steps=steps, enable_progress_bar=False)
     return found.suggestions["peak"].lr
 
 
@@ -84,18 +90,21 @@ def run(quick: bool = False) -> list[str]:
     seeds = (0,) if quick else (0, 1, 2)
     budget, long = (2, 2) if quick else (10, 30)
     limit = 3 if quick else None
-    peaks: dict[int, float | None] = {}
-
-    def peak(seed: int) -> float | None:
-        if seed not in peaks:
-            peaks[seed] = finder_peak(seed)
-        return peaks[seed]
+    def peak(schedule: Schedule, epochs: int) -> Callable[[int], float | None]:
+        return lambda seed: finder_peak(seed, schedule, epochs)
 
     cosine = Warmup(CosineDecay(1.0), 0.05)
     recipes = [
-        Recipe(f"finder `peak` -> warmup 5% + cosine, {budget} epochs", peak, cosine, budget),
-        Recipe(f"finder `peak` -> one-cycle, {budget} epochs", peak, OneCycle(1.0), budget),
-        Recipe(f"finder `peak` -> warmup 5% + cosine, {2 * budget} epochs", peak, cosine, 2 * budget),
+        Recipe(f"finder `peak` -> warmup 5% + cosine, {budget} epochs", peak(cosine, budget), cosine, budget),
+        Recipe(
+            f"finder `peak` -> one-cycle, {budget} epochs", peak(OneCycle(1.0), budget), OneCycle(1.0), budget
+        ),
+        Recipe(
+            f"finder `peak` -> warmup 5% + cosine, {2 * budget} epochs",
+            peak(cosine, 2 * budget),
+            cosine,
+            2 * budget,
+        ),
         Recipe("Adam(W) 1e-3, constant", lambda seed: 1e-3, Constant(), long),
         Recipe(
             "Lightning's finder suggestion, constant",

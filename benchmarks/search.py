@@ -65,17 +65,21 @@ def study(
         )
 
 
-def finder_peak(seed: int) -> tuple[float, float]:
-    """The finder's ``peak`` LR for the seed's model, and the sweep's length in epochs."""
+def finder_peak(seed: int, epochs: int) -> tuple[float, float]:
+    """The finder's ``peak`` LR for the seed's model (its defaults, told the trials' schedule and
+    length), and the length of all its sweeps in epochs."""
     data = MNIST1DDataModule(batch_size=100)
+    data.setup("fit")
     pl.seed_everything(seed, verbose=False)  # as each trial of the seed's study builds its model
-    model = MNIST1DClassifier(optimizer="adamw", weight_decay=0.01)
-    found = find_lr(model, datamodule=data, num_steps=100, enable_progress_bar=False)
+    schedule = Warmup(CosineDecay(1.0), 0.05)
+    model = MNIST1DClassifier(optimizer="adamw", weight_decay=0.01, schedule=schedule)
+    steps = epochs * len(data.train_dataloader())
+    found = find_lr(model, datamodule=data, total_steps=steps, enable_progress_bar=False)
     peak = found.suggestions["peak"]
     if peak.lr is None:
         raise RuntimeError(f"the finder made no `peak` suggestion for seed {seed}: {peak.reason}")
-    data.setup("fit")
-    return min(peak.lr, SPACE_HIGH), len(found.lrs) / len(data.train_dataloader())
+    swept = sum(len(losses) for losses in found.sweeps)
+    return min(peak.lr, SPACE_HIGH), swept / len(data.train_dataloader())
 
 
 def epochs_until(result: SearchResult, target: float, spent: float = 0.0) -> tuple[float | None, float]:
@@ -100,7 +104,7 @@ def run(quick: bool = False) -> list[str]:
     epochs, grid_size, limit = (2, 4, 3) if quick else (10, 16, None)
     seeds = (0,) if quick else (0, 1, 2)
     with quiet():
-        peaks = {seed: finder_peak(seed) for seed in seeds}
+        peaks = {seed: finder_peak(seed, epochs) for seed in seeds}
     # every grid and TPE study is independent: one job each for the worker processes
     jobs = [("grid", grid_size, epochs, grid_size, seed, limit) for seed in seeds]
     jobs += [("tpe", grid_size, epochs, grid_size, seed, limit) for seed in seeds]
