@@ -21,7 +21,17 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("optimizers and their settings", ("optimizers", "settings", "schedule_lr")),
     (
         "engines and their results",
-        ("finder", "finder.result", "finder.sweep", "search", "search.*", "preview", "checkpoint_io"),
+        (
+            "finder",
+            "finder.result",
+            "finder.scratch",
+            "finder.sweep",
+            "finder.trials",
+            "search",
+            "search.*",
+            "preview",
+            "checkpoint_io",
+        ),
     ),
     ("figures", ("finder.figure", "plot")),
     ("callbacks", ("callbacks", "callbacks.*")),

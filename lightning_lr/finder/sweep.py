@@ -5,9 +5,6 @@ from __future__ import annotations
 import math
 import statistics
 import sys
-import tempfile
-import warnings
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -20,14 +17,13 @@ from typing_extensions import override
 from lightning_lr._internals import process_rank
 from lightning_lr.finder._state import restore, snapshot
 from lightning_lr.finder.curve import Suggestion, smooth, usable_count
-from lightning_lr.finder.race import candidates, rounds, survivors
 from lightning_lr.finder.recipe import DEFAULT_TOTAL_STEPS, schedule_kind
 from lightning_lr.finder.result import FinderSettings, LRFinderResult, median_suggestion, report
 from lightning_lr.finder.rules import RULES, suggest_all
-from lightning_lr.lengths import RunLength
-from lightning_lr.schedules import Constant, CosineDecay, OneCycle, Schedule, Warmup
+from lightning_lr.finder.scratch import Reduce, fit_in_scratch
+from lightning_lr.finder.trials import race, winner
+from lightning_lr.schedules import Schedule
 
-Reduce = Callable[[torch.Tensor], torch.Tensor]
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
 """Lightning's TQDM progress bar layout."""
 
@@ -106,51 +102,6 @@ class _Sweep(pl.Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-class _Trial(pl.Callback):
-    """Trains at ``lr`` times the schedule's shape (compressed to the trial) and records the loss."""
-
-    def __init__(self, lr: float, shape: Schedule, reduce: Reduce | None) -> None:
-        self.lr, self.shape, self.reduce = lr, shape, reduce
-        self.ratios: list[float] = []
-        self.losses: list[torch.Tensor] = []
-        self._loss: torch.Tensor | None = None
-
-    @override
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        groups = trainer.optimizers[0].param_groups
-        first = float(groups[0]["lr"]) or 1.0
-        self.ratios = [float(group["lr"]) / first for group in groups]
-
-    @override
-    def on_before_backward(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
-    ) -> None:
-        part = loss.detach()
-        self._loss = part if self._loss is None else self._loss + part
-
-    @override
-    def on_before_optimizer_step(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
-    ) -> None:
-        lr = self.lr * self.shape(trainer.global_step)
-        for group, ratio in zip(optimizer.param_groups, self.ratios):
-            group["lr"] = lr * ratio
-        if self._loss is not None:
-            self.losses.append(self._loss)  # device-side; read once, after the trial
-            self._loss = None
-
-    def score(self) -> float:
-        """The mean loss of the trial's last quarter of steps (inf once any loss is non-finite)."""
-        losses = torch.stack(self.losses).float() if self.losses else torch.zeros(0)
-        if self.reduce is not None and len(losses):
-            losses = self.reduce(losses)
-        values = losses.tolist()
-        if not values or not all(math.isfinite(value) for value in values):
-            return math.inf
-        tail = values[-max(1, len(values) // 4) :]
-        return statistics.fmean(tail)
 
 
 def find_lr(
@@ -246,15 +197,7 @@ def range_test(
             restore(model, saved)
             torch.manual_seed(settings.seed + repeat)  # the batch order; the weights are the same
             sweep = _Sweep(settings, reduce, progress, f"LR finder {repeat + 1}/{settings.repeats}")
-            with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
-                runner = pl.Trainer(
-                    **_sweep_settings(trainer, scratch, settings.num_steps), callbacks=[sweep]
-                )
-                with warnings.catch_warnings():  # the sweep validates nothing on purpose
-                    warnings.filterwarnings(
-                        "ignore", message=".*`validation_step` but have no `val_dataloader`"
-                    )
-                    runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+            runner = fit_in_scratch(model, sweep, settings.num_steps, trainer, train_dataloaders, datamodule)
             batches = runner.num_training_batches
             sweeps.append(sweep)
     finally:
@@ -268,60 +211,13 @@ def range_test(
     if used.confirm and pick is not None:
         budget = int(used.confirm_share * total_steps)
         try:
-            result.race = _race(model, used, pick, budget, train_dataloaders, datamodule, trainer, reduce)
+            result.race = race(model, used, pick, budget, train_dataloaders, datamodule, trainer, reduce)
         finally:
             restore(model, saved)
             if datamodule is not None:
                 datamodule.trainer = datamodule_trainer
-        last = max((row["round"] for row in result.race), default=None)
-        finalists = [row for row in result.race if row["round"] == last]
-        if finalists:
-            result.confirmed = survivors(
-                [row["lr"] for row in finalists], [row["loss"] for row in finalists]
-            )[0]
+        result.confirmed = winner(result.race)
     return result
-
-
-SHAPES: dict[str, Schedule] = {
-    "constant": Constant(),
-    "decay": Warmup(CosineDecay(1.0), 0.05),
-    "one-cycle": OneCycle(1.0),
-}
-"""The schedule a race's trial runs, by kind, compressed to the trial's length."""
-
-
-def _race(
-    model: pl.LightningModule,
-    settings: FinderSettings,
-    pick: float,
-    budget: int,
-    train_dataloaders: Any,
-    datamodule: pl.LightningDataModule | None,
-    trainer: pl.Trainer | None,
-    reduce: Reduce | None,
-) -> list[dict[str, Any]]:
-    """Successive halving over LRs around ``pick``, each trial from the same weights and batches."""
-    saved = snapshot(model)
-    rows: list[dict[str, Any]] = []
-    racers = candidates(pick, settings.confirm)
-    for number, (_, steps) in enumerate(rounds(settings.confirm, budget)):
-        shape = SHAPES[settings.schedule or "decay"].resolve(RunLength(steps))
-        scores = []
-        for lr in racers:
-            restore(model, saved)
-            torch.manual_seed(settings.seed)
-            trial = _Trial(lr, shape, reduce)
-            with tempfile.TemporaryDirectory(prefix="lightning-lr-find-") as scratch:
-                runner = pl.Trainer(**_sweep_settings(trainer, scratch, steps), callbacks=[trial])
-                with warnings.catch_warnings():
-                    warnings.filterwarnings(
-                        "ignore", message=".*`validation_step` but have no `val_dataloader`"
-                    )
-                    runner.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
-            scores.append(trial.score())
-            rows.append({"round": number, "lr": lr, "steps": steps, "loss": scores[-1]})
-        racers = survivors(racers, scores)
-    return rows
 
 
 def combine(sweeps: list[_Sweep], settings: FinderSettings) -> LRFinderResult:
@@ -389,28 +285,3 @@ def _run_steps(trainer: pl.Trainer | None, batches: float) -> int | None:
 
 def _has_own_data(model: pl.LightningModule) -> bool:
     return type(model).train_dataloader is not pl.LightningModule.train_dataloader
-
-
-def _sweep_settings(trainer: pl.Trainer | None, scratch: str, num_steps: int) -> dict[str, Any]:
-    settings: dict[str, Any] = {
-        "max_steps": num_steps,
-        "max_epochs": -1,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_model_summary": False,
-        "limit_val_batches": 0,
-        "num_sanity_val_steps": 0,
-        "default_root_dir": scratch,
-        "devices": 1,
-        "enable_progress_bar": False,  # the sweep draws its own bar
-    }
-    if trainer is not None:
-        device = trainer.strategy.root_device
-        settings["accelerator"] = "gpu" if device.type == "cuda" else "cpu"
-        if device.type == "cuda":
-            settings["devices"] = [device.index or 0]  # this rank's own GPU, not the first one
-        settings["precision"] = trainer.precision
-        settings["accumulate_grad_batches"] = trainer.accumulate_grad_batches
-        settings["gradient_clip_val"] = trainer.gradient_clip_val
-        settings["gradient_clip_algorithm"] = trainer.gradient_clip_algorithm
-    return settings
