@@ -1,11 +1,15 @@
-"""The tasks the diagnostics benchmark trains: two regressions and two classifiers, seconds a run.
+"""The tasks the diagnostics benchmark trains: three regressions and three classifiers, seconds a run.
 
 - ``regression``: an 8-16-1 MLP with LayerNorm on ``y = sin(2 x.d) + 0.1 noise``, 2,048 samples,
   batch 32 (the model the ``too_low`` / false-alarm reports were measured on);
 - ``diabetes``: scikit-learn's diabetes (442 patients, 10 features, standardised), a 10-32-1 MLP,
   batch 16;
 - ``digits``: scikit-learn's 8x8 digits, a 64-128-10 MLP, batch 32;
-- ``mnist1d``: MNIST-1D and the demo CNN, batch 100.
+- ``mnist1d``: MNIST-1D and the demo CNN, batch 100;
+- ``cancer``: scikit-learn's breast cancer (569 tumours, 30 features, standardised, 2 classes), a
+  30-64-2 MLP, batch 16;
+- ``friedman``: scikit-learn's generated Friedman #1 regression (10 features, 5 of them used,
+  noise 1.0, 1,500 samples, target standardised), a 10-64-1 MLP, batch 32.
 
 Every task logs ``train_loss``, ``val_loss`` (what the rules read) and ``val_score``, the metric a
 user would quote, in points: the accuracy in percent for a classifier, ``100 * R^2`` for a regression.
@@ -65,7 +69,26 @@ TASKS: dict[str, TaskSpec] = {
     ),
     "digits": TaskSpec("digits", True, 32, 15, {"sgd": 0.1, "adam": 0.01}, {"sgd": {"momentum": 0.9}}),
     "mnist1d": TaskSpec("mnist1d", True, 100, 15, {"sgd": 0.1, "adam": 0.02}, {"sgd": {"momentum": 0.9}}),
+    "cancer": TaskSpec("cancer", True, 16, 15, {"sgd": 0.03, "adam": 0.003}, {"sgd": {"momentum": 0.9}}),
+    "friedman": TaskSpec("friedman", False, 32, 15, {"sgd": 0.03, "adam": 0.01}, {"sgd": {"momentum": 0.9}}),
 }
+SIZES: dict[str, tuple[int, int, int]] = {
+    "regression": (8, 16, 1),
+    "diabetes": (10, 32, 1),
+    "digits": (64, 128, 10),
+    "cancer": (30, 64, 2),
+    "friedman": (10, 64, 1),
+}
+"""Inputs, hidden units and outputs of each MLP task."""
+TRAIN_SIZES = {
+    "regression": 2048,
+    "diabetes": 332,
+    "digits": 1397,
+    "mnist1d": 3600,
+    "cancer": 400,
+    "friedman": 1200,
+}
+"""Training samples of each task (the rest of its data validates)."""
 
 
 def _tensors(task: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -79,24 +102,30 @@ def _tensors(task: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
             return x, torch.sin(2 * x @ direction) + 0.1 * torch.randn(count, 1, generator=generator)
 
         return {"train": sample(2048), "val": sample(512)}
-    if task in ("diabetes", "digits"):
-        from sklearn.datasets import load_diabetes, load_digits
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_friedman1
 
-        if task == "diabetes":
-            raw = load_diabetes()
-            x = torch.tensor(raw.data, dtype=torch.float32)
-            x = (x - x.mean(0)) / x.std(0)
-            y = torch.tensor(raw.target, dtype=torch.float32).unsqueeze(1)
-            y = (y - y.mean()) / y.std()
-            cut = 332
-        else:
-            raw = load_digits()
-            x = torch.tensor(raw.data, dtype=torch.float32) / 16.0
-            y = torch.tensor(raw.target, dtype=torch.long)
-            cut = 1397
-        order = torch.randperm(len(x), generator=generator)
-        return {"train": (x[order[:cut]], y[order[:cut]]), "val": (x[order[cut:]], y[order[cut:]])}
-    raise ValueError(f"unknown task {task!r}")
+    if task == "digits":
+        raw = load_digits()
+        x, y = torch.tensor(raw.data, dtype=torch.float32) / 16.0, torch.tensor(raw.target)
+    elif task == "cancer":
+        raw = load_breast_cancer()
+        x, y = _standardised(raw.data), torch.tensor(raw.target)
+    elif task == "diabetes":
+        raw = load_diabetes()
+        x, y = _standardised(raw.data), _standardised(raw.target[:, None])
+    elif task == "friedman":
+        features, target = make_friedman1(n_samples=1500, noise=1.0, random_state=0)
+        x, y = _standardised(features), _standardised(target[:, None])
+    else:
+        raise ValueError(f"unknown task {task!r}")
+    cut = TRAIN_SIZES[task]
+    order = torch.randperm(len(x), generator=generator)
+    return {"train": (x[order[:cut]], y[order[:cut]]), "val": (x[order[cut:]], y[order[cut:]])}
+
+
+def _standardised(values: Any) -> torch.Tensor:
+    tensor = torch.tensor(values, dtype=torch.float32)
+    return (tensor - tensor.mean(0)) / tensor.std(0)
 
 
 def _apply(
@@ -123,7 +152,7 @@ class TaskNet(ConfigureOptimizersMixin, pl.LightningModule):
         self.save_hyperparameters(settings)
         spec = TASKS[task]
         self.spec, self.variant = spec, variant
-        sizes = {"regression": (8, 16, 1), "diabetes": (10, 32, 1), "digits": (64, 128, 10)}[task]
+        sizes = SIZES[task]
         width = variant.width or sizes[1]
         layers: list[nn.Module] = [nn.Linear(sizes[0], width)]
         layers += [nn.LayerNorm(width), nn.Tanh()] if task == "regression" else [nn.ReLU()]
@@ -216,7 +245,7 @@ def build(
 
 def steps_per_epoch(task: str, variant: Variant) -> int:
     spec = TASKS[task]
-    size = {"regression": 2048, "diabetes": 332, "digits": 1397, "mnist1d": 3600}[task]
+    size = TRAIN_SIZES[task]
     if variant.train_size is not None:
         size = min(size, variant.train_size)
     return math.ceil(size / spec.batch_size)
