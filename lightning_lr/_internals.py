@@ -1,4 +1,4 @@
-"""The one door to Lightning's, torch's and jsonargparse's private API.
+"""The one door to Lightning's, torch's, argparse's and jsonargparse's private API.
 
 Every use of something a library does not promise to keep (a private name, a loop's attributes, a
 private hook) goes through a function here, whose docstring names the behaviour relied on; each
@@ -8,11 +8,13 @@ first, and nowhere else. Nothing else in the package touches these names.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import lightning.pytorch as pl
 import torch
+from jsonargparse import DefaultHelpFormatter
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from lightning.pytorch.utilities import rank_zero_only
@@ -130,3 +132,43 @@ def option_names(parser: Any, given: Sequence[str]) -> list[str]:
     if subcommands is not None and chosen in getattr(subcommands, "_name_parser_map", {}):
         parser = subcommands._name_parser_map[chosen]
     return [str(action.dest) for action in getattr(parser, "_actions", [])]
+
+
+def argparse_help_formatter(
+    help_text: Callable[[argparse.Action], str], split_lines: Callable[[str, int], list[str]]
+) -> type[argparse.HelpFormatter]:
+    """An argparse help formatter whose options' help is ``help_text(action)``, wrapped by ``split_lines``.
+
+    Relies on ``argparse.HelpFormatter`` taking each option's help from the private
+    ``_get_help_string(action)`` (before it expands ``%(...)s``), and wrapping it into lines of at
+    most ``width`` characters with the private ``_split_lines(text, width)``. argparse documents
+    only its formatter classes, not these hooks, which its own ``ArgumentDefaultsHelpFormatter``
+    and ``RawTextHelpFormatter`` override.
+    """
+
+    class HelpFormatter(argparse.HelpFormatter):
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            return help_text(action)
+
+        def _split_lines(self, text: str, width: int) -> list[str]:
+            return split_lines(text, width)
+
+    return HelpFormatter
+
+
+def jsonargparse_help_formatter(transform: Callable[[str], str]) -> type[DefaultHelpFormatter]:
+    """jsonargparse's help formatter (types and defaults shown), with ``transform`` applied to its texts.
+
+    Relies on ``DefaultHelpFormatter`` building each option's help (the help, then its type and
+    default) in the private ``_expand_help(action)``, and formatting the parser's description,
+    epilog and group descriptions through argparse's private ``_format_text(text)``.
+    """
+
+    class HelpFormatter(DefaultHelpFormatter):
+        def _expand_help(self, action: argparse.Action) -> str:
+            return transform(super()._expand_help(action))
+
+        def _format_text(self, text: str) -> str:
+            return super()._format_text(transform(text))
+
+    return HelpFormatter

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 
-from lightning_lr._internals import option_names
+from lightning_lr._internals import jsonargparse_help_formatter, option_names
 from lightning_lr.callbacks.plan_recorder import PlanAtTrainStart
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
 from lightning_lr.cli_config import leave_out_finders, refuse_optimizer_flags
@@ -52,14 +51,8 @@ def plain(text: str) -> str:
     return text.replace("``", "")
 
 
-class _PlainHelpFormatter(DefaultHelpFormatter):
-    """jsonargparse's help (types and defaults) in plain text: docstrings lose their reST markup."""
-
-    def _expand_help(self, action: argparse.Action) -> str:
-        return plain(super()._expand_help(action))
-
-    def _format_text(self, text: str) -> str:
-        return super()._format_text(plain(text))
+_PlainHelpFormatter = jsonargparse_help_formatter(plain)
+"""jsonargparse's help (types and defaults) in plain text: docstrings lose their reST markup."""
 
 
 class LightningLRCLI(LightningCLI):

@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import NoReturn
 
+from lightning_lr._internals import argparse_help_formatter
 from lightning_lr.cli_base import SUBCOMMANDS, normalize_flags, plain
 from lightning_lr.cli_errors import CommandLineError, did_you_mean
 
@@ -19,19 +20,23 @@ CONFIG_SECTIONS = ("seed_everything", "trainer", "model", "data", "lr_plot", "te
 """The roots of the config overrides a subcommand passes on to the config."""
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """Each option's default after its help (when it has one); names and paths never split at a hyphen."""
+def _with_default(action: argparse.Action) -> str:
+    """An option's help, then its default when it has one."""
+    text = action.help or ""
+    if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+        default = action.default
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        text += f" (default: {shown})"
+    return text
 
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
-            default = action.default
-            shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-            text += f" (default: {shown})"
-        return text
 
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return textwrap.wrap(" ".join(plain(text).split()), width, break_on_hyphens=False)
+def _plain_lines(text: str, width: int) -> list[str]:
+    """Help text without reST markup, wrapped at ``width``: names and paths never split at a hyphen."""
+    return textwrap.wrap(" ".join(plain(text).split()), width, break_on_hyphens=False)
+
+
+_HelpFormatter = argparse_help_formatter(_with_default, _plain_lines)
+"""Each option's default after its help (when it has one); names and paths never split at a hyphen."""
 
 
 class SubcommandParser(argparse.ArgumentParser):

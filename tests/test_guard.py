@@ -127,6 +127,31 @@ def test_state_is_plain_data_and_round_trips(make_trainer: MakeTrainer) -> None:
     assert repr(fresh.state_dict()) == repr(state) and fresh.retries == 1  # repr: nan != nan
 
 
+def test_a_checkpoint_of_the_earlier_layout_loads() -> None:
+    """The flat dict the guard has always saved: retries, LR scale, the rule's memory and the events."""
+    earlier = {
+        "retries": 2,
+        "lr_scale": 0.25,
+        "level": 0.8,
+        "start_level": 1.5,
+        "healthy_steps": 12,
+        "events": [
+            {"step": 6, "loss": math.nan, "level": 0.9, "lr_scale": 0.5},
+            {"step": 9, "loss": 40.0, "level": 0.8, "lr_scale": 0.25},
+        ],
+    }
+    buffer = io.BytesIO()
+    torch.save(earlier, buffer)
+    buffer.seek(0)
+    guard = DivergenceGuard(spike_factor=5.0)
+    guard.load_state_dict(torch.load(buffer, weights_only=True))
+    assert (guard.retries, guard.lr_scale, guard.level, guard.healthy_steps) == (2, 0.25, 0.8, 12)
+    assert guard.rule.start == 1.5 and guard.rule.spike_factor == 5.0  # the settings stay the guard's own
+    assert [event["step"] for event in guard.events] == [6, 9]
+    assert repr(guard.state_dict()) == repr(earlier)  # saved again in the same layout
+    assert guard.rule.judge(0.8 * 5.0 * 1.01) and not guard.rule.judge(0.8 * 5.0 * 0.99)
+
+
 @pytest.mark.parametrize(
     ("loss", "level", "expected"),
     [

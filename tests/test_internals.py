@@ -1,10 +1,12 @@
 """The behaviour each private API behind ``lightning_lr._internals`` is relied on for, pinned.
 
-A Lightning, torch or jsonargparse release that changes one of them fails here first.
+A Lightning, torch, argparse or jsonargparse release that changes one of them fails here first.
 """
 
 from __future__ import annotations
 
+import argparse
+import textwrap
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -171,3 +173,36 @@ def test_option_names_reach_into_the_chosen_subcommand() -> None:
     parser.add_subcommands().add_subcommand("fit", fit)
     assert "inner" in _internals.option_names(parser, ["fit", "--inner=1"])
     assert "top" in _internals.option_names(parser, ["--top=1"])
+
+
+def _help(formatter: type[argparse.HelpFormatter]) -> str:
+    parser = argparse.ArgumentParser(prog="probe", formatter_class=formatter)
+    parser.add_argument("--rule", default="peak", help="the rule")
+    parser.add_argument("--output", help="writes the figure of the lr-finder-figure.png")
+    return parser.format_help()
+
+
+def test_the_argparse_formatter_shapes_and_wraps_each_options_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")  # 39 columns of help: argparse's own wrap splits the name at a hyphen
+    formatter = _internals.argparse_help_formatter(
+        lambda action: f"{action.help} (default: {action.default})",
+        lambda text, width: textwrap.wrap(text, width, break_on_hyphens=False),
+    )
+    ours, argparses = _help(formatter), _help(argparse.HelpFormatter)
+    assert "the rule (default: peak)" in ours and "default" not in argparses
+    assert "lr-finder-figure.png" in ours and "lr-finder-figure.png" not in argparses
+
+
+def test_the_jsonargparse_formatter_transforms_each_help_and_the_description() -> None:
+    def build(formatter: type[argparse.HelpFormatter]) -> str:
+        parser = jsonargparse.ArgumentParser(
+            prog="probe", description="Reads ``x``.", formatter_class=formatter
+        )
+        parser.add_argument("--rule", type=str, default="peak", help="the ``peak`` rule")
+        return parser.format_help()
+
+    ours = build(_internals.jsonargparse_help_formatter(lambda text: text.replace("``", "")))
+    theirs = build(jsonargparse.DefaultHelpFormatter)
+    assert "``peak``" in theirs and "Reads ``x``." in theirs
+    assert "``" not in ours and "Reads x." in ours
+    assert "the peak rule (type: str, default: peak)" in ours  # jsonargparse's type and default are kept

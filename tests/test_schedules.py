@@ -436,21 +436,25 @@ def wsd_shapes(draw: st.DrawFn) -> Schedule:
     return dataclasses.replace(base, warmup_shape=shape, start_factor=start)  # type: ignore[type-var]
 
 
-leaves: st.SearchStrategy[Schedule] = st.one_of(
-    st.builds(Constant, floats(TINY, 1.0)),
-    st.builds(StepDecay, lengths, gammas),
-    st.builds(
+LEAVES: dict[type[Schedule], st.SearchStrategy[Schedule]] = {
+    Constant: st.builds(Constant, floats(TINY, 1.0)),
+    StepDecay: st.builds(StepDecay, lengths, gammas),
+    MultiStepDecay: st.builds(
         MultiStepDecay, st.lists(st.integers(1, 300), min_size=1, max_size=5, unique=True).map(sorted), gammas
     ),
-    st.builds(ExponentialDecay, gammas),
-    st.builds(InverseTimeDecay, floats(0.0, 10.0), lengths, st.booleans()),
-    st.builds(PolynomialDecay, lengths, floats(0.1, 5.0), units),
-    st.builds(LinearSchedule, units, units, lengths),
-    st.builds(CosineDecay, lengths, units),
-    st.builds(CosineDecay, lengths, units, floats(0.05, 4.0), floats(0.1, 5.0)),
-    st.builds(InverseSqrt, lengths),
-    st.builds(CosineRestarts, lengths, floats(1.0, 3.0), gammas, units, st.none() | st.integers(1, 5)),
-    st.builds(
+    ExponentialDecay: st.builds(ExponentialDecay, gammas),
+    InverseTimeDecay: st.builds(InverseTimeDecay, floats(0.0, 10.0), lengths, st.booleans()),
+    PolynomialDecay: st.builds(PolynomialDecay, lengths, floats(0.1, 5.0), units),
+    LinearSchedule: st.builds(LinearSchedule, units, units, lengths),
+    CosineDecay: st.one_of(
+        st.builds(CosineDecay, lengths, units),
+        st.builds(CosineDecay, lengths, units, floats(0.05, 4.0), floats(0.1, 5.0)),
+    ),
+    InverseSqrt: st.builds(InverseSqrt, lengths),
+    CosineRestarts: st.builds(
+        CosineRestarts, lengths, floats(1.0, 3.0), gammas, units, st.none() | st.integers(1, 5)
+    ),
+    Cyclic: st.builds(
         Cyclic,
         lengths,
         st.none() | lengths,
@@ -458,11 +462,15 @@ leaves: st.SearchStrategy[Schedule] = st.one_of(
         st.sampled_from(["triangular", "triangular2", "exp_range"]),
         gammas,
     ),
-    one_cycles().filter(lambda s: s is not None),
-    one_cycles(every_phase_has_steps=False).filter(lambda s: s is not None),
-    wsds(),
-    wsd_shapes(),
-)
+    OneCycle: st.one_of(
+        one_cycles().filter(lambda s: s is not None),
+        one_cycles(every_phase_has_steps=False).filter(lambda s: s is not None),
+    ),
+    WarmupStableDecay: st.one_of(wsds(), wsd_shapes()),
+}
+"""A strategy for each schedule class that wraps no other schedule."""
+
+leaves = st.one_of(*LEAVES.values())
 
 
 @st.composite
@@ -484,33 +492,30 @@ def joins(draw: st.DrawFn) -> Schedule:
     return Join(pieces, sorted(bounds))
 
 
-composites = st.one_of(warmups(), joins(), st.builds(Hold, leaves, st.integers(1, 10)))
+COMPOSITES: dict[type[Schedule], st.SearchStrategy[Schedule]] = {
+    Warmup: warmups(),
+    Join: joins(),
+    Hold: st.builds(Hold, leaves, st.integers(1, 10)),
+}
+"""A strategy for each schedule class built around other schedules (leaves inside)."""
+
+STRATEGIES = {**LEAVES, **COMPOSITES}
+"""The one place a schedule class gets its strategy: the registry test below asks for every class."""
+
+composites = st.one_of(*COMPOSITES.values())
 schedules = st.one_of(leaves, composites, warmups(composites))
 
 
-GENERATED = {
-    Constant,
-    StepDecay,
-    MultiStepDecay,
-    ExponentialDecay,
-    InverseTimeDecay,
-    InverseSqrt,
-    PolynomialDecay,
-    LinearSchedule,
-    CosineDecay,
-    CosineRestarts,
-    Cyclic,
-    OneCycle,
-    WarmupStableDecay,
-    Warmup,
-    Join,
-    Hold,
-}
-
-
 def test_every_schedule_class_has_a_strategy() -> None:
-    # A new schedule class must get a strategy above (ReduceOnPlateau has its own test below).
-    assert {cls.__name__ for cls in GENERATED} | {"ReduceOnPlateau"} == set(SCHEDULES)
+    # A new schedule class needs its line in LEAVES or COMPOSITES (ReduceOnPlateau has its own test below).
+    assert {cls.__name__ for cls in STRATEGIES} | {"ReduceOnPlateau"} == set(SCHEDULES)
+
+
+@pytest.mark.parametrize("cls", list(STRATEGIES), ids=lambda cls: cls.__name__)
+@settings(deadline=None, max_examples=10)
+@given(data=st.data())
+def test_each_strategy_draws_its_own_class(cls: type[Schedule], data: st.DataObject) -> None:
+    assert type(data.draw(STRATEGIES[cls])) is cls
 
 
 @PROPERTY

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from collections import deque
 from pathlib import Path
@@ -19,7 +18,7 @@ from lightning_lr.callbacks._host import LaggedScalars, defers
 from lightning_lr.callbacks._lr_state import reapply_after_restore, scale_lrs, total_scales
 from lightning_lr.callbacks._ranks import mean_over_ranks
 from lightning_lr.callbacks._snapshot import SnapshotMemory, TrainingSnapshot
-from lightning_lr.diagnose.divergence import LossLevel
+from lightning_lr.diagnose.divergence import GuardState, LossLevel
 
 
 class DivergenceGuard(pl.Callback):
@@ -82,9 +81,7 @@ class DivergenceGuard(pl.Callback):
         snapshot_memory: SnapshotMemory = "auto",
         deferred: bool | None = None,
     ) -> None:
-        spike_factor = check_range(
-            "spike_factor", spike_factor, 1.0, math.inf, low_open=True, high_open=True
-        )
+        spike_factor = check_range("spike_factor", spike_factor, 1.0, math.inf, low_open=True, high_open=True)
         self.backoff = check_range(
             "backoff",
             backoff,
@@ -96,7 +93,7 @@ class DivergenceGuard(pl.Callback):
         )
         self.max_retries = check_int("max_retries", max_retries, 0)
         self.snapshot_every = check_int("snapshot_every", snapshot_every, 1)
-        self.rule = LossLevel(
+        rule = LossLevel(
             spike_factor=spike_factor,
             ema_decay=check_range("ema_decay", ema_decay, 0.0, 1.0, high_open=True),
             warmup_steps=check_int("warmup_steps", warmup_steps, 0),
@@ -106,14 +103,32 @@ class DivergenceGuard(pl.Callback):
             "snapshot_memory", snapshot_memory, ("auto", "device", "host")
         )
         self.deferred = deferred
-        self.retries = 0
-        self.lr_scale = 1.0
-        self.events: list[dict[str, Any]] = []
+        self.state = GuardState(rule)  # the host-side memory; the device-side things are below
         self._step_loss: torch.Tensor | None = None
         self._losses = LaggedScalars()  # each step's loss on its way to the host
         self._steps: deque[int] = deque()
         self._rollback = False
         self._snapshot = TrainingSnapshot(snapshot_memory)
+
+    @property
+    def rule(self) -> LossLevel:
+        """The divergence rule, with its memory."""
+        return self.state.rule
+
+    @property
+    def retries(self) -> int:
+        """Rollbacks made."""
+        return self.state.retries
+
+    @property
+    def lr_scale(self) -> float:
+        """The product of the backoffs applied."""
+        return self.state.lr_scale
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The latest blow-ups, as ``{"step", "loss", "level", "lr_scale"}``."""
+        return self.state.events
 
     @property
     def level(self) -> float | None:
@@ -166,17 +181,10 @@ class DivergenceGuard(pl.Callback):
         """Judge the losses that reached the host: roll back at the first bad one."""
         while self._steps:
             step, loss = self._steps.popleft(), self._losses.pop()
-            if self.rule.judge(loss):
+            if self.state.judge(step, loss, self.backoff):
                 self._steps.clear()
                 self._losses.clear()
                 self._rollback = True
-                event = {
-                    "step": step,
-                    "loss": loss,
-                    "level": self.level,
-                    "lr_scale": self.lr_scale * self.backoff,
-                }
-                self.events = [*self.events[-99:], event]
                 return
 
     @override
@@ -213,8 +221,7 @@ class DivergenceGuard(pl.Callback):
         if self.retries >= self.max_retries:
             self._stop(trainer)
             return
-        self.retries += 1
-        self.lr_scale *= self.backoff
+        self.state.back_off(self.backoff)
         scale_lrs(trainer, self.backoff)
         event = self.events[-1]
         level = event["level"]
@@ -249,16 +256,8 @@ class DivergenceGuard(pl.Callback):
         # a checkpoint waits for the device anyway: judge the loss still on its way, so that the
         # saved level counts every step taken, as the uninterrupted run's does by its next step
         self._judge_pending()
-        return {
-            "retries": self.retries,
-            "lr_scale": self.lr_scale,
-            **self.rule.to_dict(),
-            "events": copy.deepcopy(self.events),
-        }
+        return self.state.to_dict()
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.retries = int(state_dict["retries"])
-        self.lr_scale = float(state_dict["lr_scale"])
-        self.rule.load(state_dict)
-        self.events = list(state_dict["events"])
+        self.state = GuardState.from_dict(state_dict, self.rule)  # the settings stay this guard's own

@@ -29,7 +29,13 @@ diagnosis comes back at the next check.
 
 from lightning_lr.diagnose.actions import check_action
 from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, DiagnosisRules, Kind, Mode
-from lightning_lr.diagnose.divergence import LossLevel, is_divergent, spike_reference, update_level
+from lightning_lr.diagnose.divergence import (
+    GuardState,
+    LossLevel,
+    is_divergent,
+    spike_reference,
+    update_level,
+)
 from lightning_lr.diagnose.evaluations import diagnose_evaluations
 from lightning_lr.diagnose.state import DiagnosticsState
 from lightning_lr.diagnose.training import diagnose_training
@@ -39,6 +45,7 @@ __all__ = [
     "Diagnosis",
     "DiagnosisRules",
     "DiagnosticsState",
+    "GuardState",
     "Kind",
     "LossLevel",
     "Mode",

@@ -1,9 +1,20 @@
-"""The divergence guard's rule: is this step's loss a blow-up, judged against its running level."""
+"""The divergence guard's rule: is this step's loss a blow-up, judged against its running level.
+
+:class:`LossLevel` is the rule with its memory; :class:`GuardState` is all that the guard
+remembers on the host (the rule, the rollbacks made, the LR scale they set, the latest events),
+as plain data that a checkpoint stores and ``torch.load(weights_only=True)`` reads back.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+KEEP_EVENTS = 100
+"""Rollback events kept (the latest)."""
 
 
 def is_divergent(loss: float, level: float | None, spike_factor: float) -> bool:
@@ -53,7 +64,7 @@ class LossLevel:
     The first ``warmup_steps`` finite losses only set the running level; the level then reached
     is the start level. From there on a loss is a spike when it is above ``spike_factor`` times
     :func:`spike_reference` (the running level, floored at ``level_floor`` x the start level).
-    Plain data: :meth:`to_dict` / :meth:`from_dict` round-trip it through a checkpoint.
+    Plain data: :meth:`to_dict` / :meth:`load` round-trip its memory through a checkpoint.
 
     Example:
         >>> rule = LossLevel(warmup_steps=2)
@@ -91,3 +102,63 @@ class LossLevel:
         self.level = None if level is None else float(level)
         self.start = None if start is None else float(start)
         self.healthy_steps = int(state.get("healthy_steps") or 0)
+
+
+@dataclass
+class GuardState:
+    """What the divergence guard remembers on the host, as plain data.
+
+    Attributes:
+        rule: the divergence rule, with the running level of the healthy steps' loss.
+        retries: rollbacks made.
+        lr_scale: the product of the backoffs applied.
+        events: the latest ``KEEP_EVENTS`` blow-ups, as ``{"step", "loss", "level", "lr_scale"}``
+            (``lr_scale``: the scale after the rollback that answers it).
+
+    Example:
+        >>> state = GuardState(LossLevel(warmup_steps=1))
+        >>> [state.judge(step, loss, backoff=0.5) for step, loss in enumerate((1.0, 1.0, float("inf")))]
+        [False, False, True]
+        >>> state.back_off(0.5)
+        >>> state.retries, state.lr_scale, state.events[-1]["step"]
+        (1, 0.5, 2)
+    """
+
+    rule: LossLevel = field(default_factory=LossLevel)
+    retries: int = 0
+    lr_scale: float = 1.0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def judge(self, step: int, loss: float, backoff: float) -> bool:
+        """Whether the loss of ``step`` is a blow-up; one is recorded as an event."""
+        if not self.rule.judge(loss):
+            return False
+        event = {"step": step, "loss": loss, "level": self.rule.level, "lr_scale": self.lr_scale * backoff}
+        self.events = [*self.events[-(KEEP_EVENTS - 1) :], event]
+        return True
+
+    def back_off(self, backoff: float) -> None:
+        """Count a rollback, and the LR scaled by ``backoff`` after it."""
+        self.retries += 1
+        self.lr_scale *= backoff
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, one flat dict: ``retries``, ``lr_scale``, the rule's memory, ``events``."""
+        return {
+            "retries": self.retries,
+            "lr_scale": self.lr_scale,
+            **self.rule.to_dict(),
+            "events": copy.deepcopy(self.events),
+        }
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any], rule: LossLevel | None = None) -> GuardState:
+        """The state that :meth:`to_dict` saved, judging by ``rule``'s settings (its memory is not used)."""
+        loaded = replace(rule) if rule is not None else LossLevel()
+        loaded.load(dict(state))
+        return cls(
+            rule=loaded,
+            retries=int(state["retries"]),
+            lr_scale=float(state["lr_scale"]),
+            events=list(state["events"]),
+        )
