@@ -856,6 +856,7 @@ def test_from_dict_refuses_bad_data(data: Any, error: type[Exception], match: st
         ({"blowup_factor": 1.0}, ValueError, r"`blowup_factor` must lie in \(1, inf\), got 1\.0"),
         ({"overfit_fall": 1.0}, ValueError, r"`overfit_fall` must lie in \[0, 1\), got 1\.0"),
         ({"overfit_fall": "0.2"}, TypeError, r"`overfit_fall` must be a number, got '0.2'"),
+        ({"confirm_checks": 0}, ValueError, r"`confirm_checks` must be >= 1, got 0"),
     ],
 )
 def test_bad_rules_are_refused(arguments: dict[str, Any], error: type[Exception], match: str) -> None:
@@ -1032,6 +1033,29 @@ def test_a_blow_up_is_measured_against_the_loss_at_the_start_of_training() -> No
     )
 
 
+def test_a_training_finding_is_reported_once_the_next_check_finds_the_same_kind() -> None:
+    from lightning_lr.diagnose.state import DiagnosticsState
+
+    state = DiagnosticsState()
+    high, low = finding("too_high", 0.3, 49), finding("too_low", 3.0, 59)
+    assert state.confirm(high, RULES) is None  # one window
+    assert state.confirm(None, RULES) is None  # a healthy check starts the count again
+    assert state.confirm(high, RULES) is None
+    assert state.confirm(low, RULES) is None  # so does another kind
+    assert state.confirm(low, RULES) is low
+    assert state.confirm(low, RULES) is low  # still found: still confirmed
+    assert (state.streak_kind, state.streak) == ("too_low", 3)
+    assert state.confirm(finding("diverging", 0.1, 69), RULES) is not None  # a divergence is not held back
+    state.acted(low, 3.0)  # a new LR: the evidence about the old one is forgotten
+    assert (state.streak_kind, state.streak) == (None, 0)
+    assert state.confirm(low, RULES) is None
+    three = DiagnosisRules(confirm_checks=3)
+    assert [DiagnosticsState().confirm(high, three)] == [None]
+    state = DiagnosticsState()
+    assert [state.confirm(high, three) for _ in range(3)] == [None, None, high]
+    assert DiagnosticsState().confirm(high, DiagnosisRules(confirm_checks=1)) is high
+
+
 def test_the_state_is_plain_data_that_torch_loads_with_weights_only() -> None:
     import io
 
@@ -1047,6 +1071,7 @@ def test_the_state_is_plain_data_that_torch_loads_with_weights_only() -> None:
     state.withhold(finding("too_low", 3.0, 95), 3.0, "the LR was found too high")
     state.add_evaluation(1.5, 1.7)
     state.scale, state.initial = 2.3, 1.9
+    state.confirm(finding("too_low", 3.0, 99), RULES)  # a finding not yet confirmed is kept too
     assert (state.found_high, state.found_low) == (0.05, 0.01)  # the lowest too high, highest too low
     # the LR cannot be both: too low within 3x of an LR found too high is not reported, nor the reverse
     assert not state.note(finding("too_low", 3.0, 400), lr=0.02, rules=RULES, check_every=10)

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_lr import LRDiagnostics, LRWarmup
 from lightning_lr.callbacks._norms import total_norm
 from lightning_lr.callbacks.warmup import warmup_end
-from lightning_lr.diagnose import DiagnosisRules
+from lightning_lr.diagnose import DiagnosisRules, diagnose_training
 from lightning_lr.schedules import Constant, CosineDecay, Join, LinearSchedule, OneCycle, WarmupStableDecay
 from lightning_lr.schedules import Warmup as WarmupSchedule
 
@@ -346,6 +346,29 @@ def test_an_lr_far_too_low_is_raised_never_lowered(make_trainer: MakeTrainer) ->
     assert adjusted.actions and all(action["lr_factor"] > 1 for action in adjusted.actions)
     lrs = [group_lrs[0] for group_lrs in model.seen_lrs]
     assert len(lrs) == 80 and min(lrs) == pytest.approx(1e-6) and lrs[-1] > 1e-6
+
+
+def test_an_lr_finding_waits_for_the_next_check_to_find_it_too(
+    make_trainer: MakeTrainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lightning_lr.callbacks.diagnostics as module
+
+    raw: dict[int, str | None] = {}  # what the training rules said at each check
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        found = diagnose_training(*args, **kwargs)
+        raw[kwargs["step"]] = None if found is None else found.kind
+        return found
+
+    monkeypatch.setattr(module, "diagnose_training", recorded)
+    # 64 steps an epoch: the training rules judge SGD at 1e-6 before the first validation does
+    diagnostics, _ = fit_regression(make_trainer, 1e-6, 2048, "advise")
+    reported = next(d for d in diagnostics.diagnoses if d.kind == "too_low")
+    first = min(step for step, kind in raw.items() if kind == "too_low")
+    every = diagnostics.check_every_n_steps
+    assert reported.step > first  # the first window alone was not reported
+    assert raw[reported.step] == raw[reported.step - every] == "too_low"
+    assert all(raw[step - every] != "too_low" for step, kind in raw.items() if kind and step < reported.step)
 
 
 @pytest.mark.parametrize("lr", [0.05, 0.1])

@@ -38,7 +38,9 @@ class LRDiagnostics(pl.Callback):
     Every ``check_every_n_steps`` optimizer steps the recent training losses (and gradient norms)
     go through :func:`~lightning_lr.diagnose.diagnose_training`; after each validation the
     per-validation training and validation losses go through
-    :func:`~lightning_lr.diagnose.diagnose_evaluations`. Each finding is a
+    :func:`~lightning_lr.diagnose.diagnose_evaluations`. A training finding of ``too_high`` or
+    ``too_low`` counts once the same kind is found at ``rules.confirm_checks`` checks in a row (two
+    by default: one unlucky window is not an alarm); ``diverging`` counts at once. Each finding is a
     :class:`~lightning_lr.diagnose.Diagnosis` with the numbers behind it and advice; the callback
     keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, prints one line
     each (rank zero), and a summary at the end of fit. With ``action="adjust"`` it also applies
@@ -237,7 +239,8 @@ class LRDiagnostics(pl.Callback):
                 step_alignments=[v for v in parts.get("alignments", []) if math.isfinite(v)] or None,
                 loss_scale=self.state.scale,
             )
-            self.state.latest_training = found
+            self.state.latest_training = found  # what an action is checked against, confirmed or not
+            found = self.state.confirm(found, self.rules)
         self._handle(trainer, found)
 
     @override

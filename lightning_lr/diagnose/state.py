@@ -61,7 +61,9 @@ class DiagnosticsState:
         diagnoses: what was found (the latest ``KEEP``).
         actions: the LR changes made, as ``{"step", "kind", "lr_factor"}``.
         withheld: the LR changes not made, with their ``"reason"`` too.
-        latest_training: what the training rules said at their latest check.
+        latest_training: what the training rules said at their latest check, confirmed or not.
+        streak_kind, streak: the kind the training rules found at the latest checks, and at how
+            many checks in a row (see :meth:`confirm`).
         latest_ratio: the median update ratio of that check's window.
         validations_without_metric: validation runs that did not log ``val_metric``.
         logged_instead: what the last of them logged.
@@ -81,6 +83,8 @@ class DiagnosticsState:
     actions: list[dict[str, Any]] = field(default_factory=list)
     withheld: list[dict[str, Any]] = field(default_factory=list)
     latest_training: Diagnosis | None = None
+    streak_kind: str | None = None
+    streak: int = 0
     latest_ratio: float | None = None
     validations_without_metric: int = 0
     logged_instead: list[str] = field(default_factory=list)
@@ -95,6 +99,29 @@ class DiagnosticsState:
     scale: float | None = None
     found_high: float | None = None
     found_low: float | None = None
+
+    def confirm(self, found: Diagnosis | None, rules: DiagnosisRules) -> Diagnosis | None:
+        """What a training check found, kept back until the next checks find it too.
+
+        ``found`` (what :func:`~lightning_lr.diagnose.diagnose_training` said at this check) is
+        returned once the same kind has been found at ``rules.confirm_checks`` checks in a row;
+        ``diverging`` at once. Any other check (healthy, or another kind) starts the count again.
+
+        Example:
+            >>> state, rules = DiagnosticsState(), DiagnosisRules()
+            >>> high = Diagnosis("too_high", 49, 0, "Bouncing.", "Lower the LR.", 0.3, {})
+            >>> state.confirm(high, rules) is None
+            True
+            >>> state.confirm(high, rules).kind
+            'too_high'
+        """
+        kind = None if found is None else found.kind
+        repeated = kind is not None and kind == self.streak_kind
+        self.streak = self.streak + 1 if repeated else int(kind is not None)
+        self.streak_kind = kind
+        if found is None or (found.kind != "diverging" and self.streak < rules.confirm_checks):
+            return None
+        return found
 
     def note(self, diagnosis: Diagnosis, *, lr: float, rules: DiagnosisRules, check_every: int) -> bool:
         """Record ``diagnosis``, found at ``lr``; whether it is new enough to report and act on.
@@ -132,6 +159,7 @@ class DiagnosticsState:
         self.actions.append({"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor})
         self.initial = None
         self.latest_training, self.latest_ratio = None, None
+        self.streak_kind, self.streak = None, 0
 
     def withhold(self, diagnosis: Diagnosis, factor: float, reason: str) -> None:
         entry = {"step": diagnosis.step, "kind": diagnosis.kind, "lr_factor": factor, "reason": reason}
@@ -171,6 +199,9 @@ class DiagnosticsState:
         state.withheld = [dict(action) for action in data.get("withheld", [])]
         state.latest_training = None if latest is None else Diagnosis.from_dict(latest)
         state.latest_ratio = optional("latest_ratio")
+        streak_kind = data.get("streak_kind")
+        state.streak_kind = None if streak_kind is None else str(streak_kind)
+        state.streak = int(data.get("streak", 0))
         state.validations_without_metric = int(data.get("validations_without_metric", 0))
         state.logged_instead = [str(name) for name in data.get("logged_instead", [])]
         state.eval_train = [float(value) for value in data.get("eval_train", [])]
