@@ -989,15 +989,17 @@ def test_check_action_refuses_bad_arguments() -> None:
 @pytest.mark.parametrize(
     ("diagnosis", "lr", "high", "low", "reason"),
     [
-        # cut from 0.1 to 0.03 for too_high: raising it x3 to 0.09 comes back within 3x of 0.1
+        # cut from 0.1 to 0.03 for too_high: raising it x3 to 0.09 comes back within 4x of 0.1
         (
             finding("too_low", 3.0),
             0.03,
             0.1,
             None,
-            r"found too high at 0\.1 in this run, and 0\.09 is within 3x",
+            r"found too high at 0\.1 in this run, and 0\.09 is within 4x",
         ),
-        (finding("too_low", 3.0), 0.003, 0.1, None, None),  # 0.009: more than 3x below
+        # two cuts, to 0.009: raising it x3 to 0.027 still comes within 4x of 0.1
+        (finding("too_low", 3.0), 0.009, 0.1, None, r"0\.027 is within 4x"),
+        (finding("too_low", 3.0), 0.003, 0.1, None, None),  # 0.009: more than 4x below
         (finding("plateau", 0.3), 0.01, None, 0.005, r"found too low at 0\.005 in this run, and 0\.003 is"),
         (finding("plateau", 0.3), 0.1, None, 0.005, None),
         (finding("diverging", 0.1), 0.01, None, 0.005, None),  # a blow-up is brought down regardless
@@ -1073,8 +1075,9 @@ def test_the_state_is_plain_data_that_torch_loads_with_weights_only() -> None:
     state.scale, state.initial = 2.3, 1.9
     state.confirm(finding("too_low", 3.0, 99), RULES)  # a finding not yet confirmed is kept too
     assert (state.found_high, state.found_low) == (0.05, 0.01)  # the lowest too high, highest too low
-    # the LR cannot be both: too low within 3x of an LR found too high is not reported, nor the reverse
+    # the LR cannot be both: too low within 4x of an LR found too high is not reported, nor the reverse
     assert not state.note(finding("too_low", 3.0, 400), lr=0.02, rules=RULES, check_every=10)
+    assert not state.note(finding("too_low", 3.0, 400), lr=0.015, rules=RULES, check_every=10)  # x0.3 below
     assert not state.note(finding("too_high", 0.3, 400), lr=0.025, rules=RULES, check_every=10)
     assert [d.step for d in state.diagnoses] == [40, 90, 95]
     buffer = io.BytesIO()

@@ -49,7 +49,7 @@ class LRDiagnostics(pl.Callback):
     :attr:`actions`. An action is first checked against the latest training evidence
     (:func:`~lightning_lr.diagnose.check_action`): the LR is never lowered while the training
     rules find it too low or the weights barely move, nor raised while they find it too high or
-    the run diverging, nor brought back within 3x of an LR found wrong the other way earlier in the
+    the run diverging, nor brought back within 4x of an LR found wrong the other way earlier in the
     run. Such an action is not taken; :attr:`withheld` records it and why.
 
     What it finds and does is kept in :attr:`state`, a

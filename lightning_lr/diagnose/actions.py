@@ -12,8 +12,14 @@ from __future__ import annotations
 from lightning_lr._validate import check_real
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
 
-REVISIT = 3.0
-"""An action may not bring the LR within this factor of an LR found wrong the other way in the run."""
+REVISIT = 4.0
+"""An action may not bring the LR within this factor of an LR found wrong the other way in the run.
+
+Above the 3.3x of one action (a cut of x0.3, a raise of x3): the LR one action away from a finding
+is not judged wrong the other way. After a cut from too high, a model the high LR damaged (dead
+units, at chance) barely moves its weights, which reads as too low; a raise back would repeat the
+finding.
+"""
 
 
 def check_action(
@@ -33,9 +39,9 @@ def check_action(
       diagnosis is ``diverging``: a loss that blows up is brought down whatever the weights do.
     - Raising it (``lr_factor > 1``) contradicts a latest training diagnosis of ``diverging`` or
       ``too_high``.
-    - With ``lr``: raising it to within ``REVISIT`` (3x) of ``found_high``, the lowest LR the rules
+    - With ``lr``: raising it to within ``REVISIT`` (4x) of ``found_high``, the lowest LR the rules
       found too high (or diverging) in this run, contradicts that finding; so does lowering it to
-      within 3x of ``found_low``, the highest LR found too low, unless the diagnosis is
+      within 4x of ``found_low``, the highest LR found too low, unless the diagnosis is
       ``diverging``. A cut from a too-high finding is one step of 0.3; a raise that would undo it
       repeats a finding already made, so the evidence is split and the run is advised only.
 

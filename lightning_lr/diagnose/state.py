@@ -38,7 +38,7 @@ def start_level(first: Sequence[float]) -> float:
 
 
 def contradicts(kind: str, lr: float, *, found_high: float | None, found_low: float | None) -> bool:
-    """Whether a finding of ``kind`` at ``lr`` says the opposite of one made within 3x of ``lr``.
+    """Whether a finding of ``kind`` at ``lr`` says the opposite of one made within 4x of ``lr``.
 
     Example:
         >>> contradicts("too_low", 0.5, found_high=1.0, found_low=None)
@@ -128,8 +128,8 @@ class DiagnosticsState:
 
         The same kind is not reported again for a while: a window of steps (at least one check
         interval) for the training kinds, twice the patience in evaluations for plateau and
-        overfitting. Nor is ``too_low`` at an LR within ``REVISIT`` (3x) of one already found too
-        high, or ``too_high`` within 3x of one found too low: the LR cannot be both, and the first
+        overfitting. Nor is ``too_low`` at an LR within ``REVISIT`` (4x) of one already found too
+        high, or ``too_high`` within 4x of one found too low: the LR cannot be both, and the first
         finding came first from the LR (a model an LR far too high has thrown into dead units then
         barely moves its weights, which reads as too low). Every other finding moves
         ``found_high`` / ``found_low``.
