@@ -634,17 +634,29 @@ def test_a_noisy_rise_is_overfitting_without_waiting_for_a_steady_one() -> None:
     "train_losses",
     [
         pytest.param([1.0, 0.8, 0.65, 0.6, 0.58, 0.56], id="falls-too-little"),
-        pytest.param([1.0, 0.8, 0.65, 0.45, 0.5, 0.41], id="falls-but-not-at-each-evaluation"),
+        pytest.param([1.0, 0.8, 0.65, 0.45, 0.41, 0.48], id="falls-but-bounced-back"),
     ],
 )
 def test_overfitting_needs_a_training_loss_that_keeps_falling(train_losses: list[float]) -> None:
     # A too-high LR's noise floor: the validation metric drifts up and down while the training loss
-    # moves by a few percent, or bounces; that is a plateau, not memorisation.
+    # moves by a few percent, or bounces back; that is a plateau, not memorisation.
     val = [1.1, 0.9, 0.7, 0.72, 0.75, 0.8]
     assert kind(evaluations(train_losses, val)) == "plateau"
     assert kind(evaluations(train_losses, val, rules=DiagnosisRules(overfit_fall=0.0))) == (
-        "overfitting" if train_losses[3] > train_losses[4] else "plateau"
+        "overfitting" if train_losses[-1] == min(train_losses) else "plateau"
     )
+
+
+def test_overfitting_reads_through_the_noise_of_the_training_loss() -> None:
+    # diabetes with a quarter of the targets shuffled: the epoch means rise by 0.2% to 0.6% now and
+    # then while they fall by 22% from the best evaluation (0.642, the seventh) on, to a new low
+    train = [1.129, 0.765, 0.701, 0.656, 0.610, 0.571, 0.539, 0.519, 0.520, 0.500, 0.484, 0.487, 0.451]
+    val = [0.906, 0.679, 0.674, 0.688, 0.726, 0.682, 0.642, 0.667, 0.694, 0.718, 0.738, 0.745, 0.715]
+    train, val = [*train, 0.447, 0.438, 0.422], [*val, 0.718, 0.763, 0.736]
+    found = evaluations(train, val)
+    assert found is not None and found.kind == "overfitting"
+    assert (found.evidence["train_start"], found.evidence["train_end"]) == (0.539, 0.422)
+    assert kind(evaluations([*train[:-1], 0.44], val)) == "plateau"  # not a new low
 
 
 STUCK = [0.6391, 0.6391, 0.6390, 0.6390, 0.6390]  # SGD at 1e-6 on an MLP regression: 0.02% in all

@@ -238,7 +238,7 @@ class DiagnosisRules:
             LR alarms on runs at a good LR and lose 4 of the 60 runs at a wrong constant LR, for one
             check interval of delay. 1 reports at once.
         overfit_fall: ``overfitting`` only while the training loss fell by at least this fraction
-            since the best evaluation (and at each evaluation). Memorising drives it down by a
+            since the best evaluation, to its lowest since then. Memorising drives it down by a
             third or more in three evaluations; a loss on the noise floor of a too-high LR moves by
             a few percent while its validation metric drifts up and down.
 

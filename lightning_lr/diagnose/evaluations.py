@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from itertools import pairwise
 
 from lightning_lr._validate import check_choice, check_floats, check_int, check_real, fail
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, Mode, _check_rules
@@ -30,11 +29,13 @@ def diagnose_evaluations(
 
     1. ``overfitting`` (``lr_factor`` 0.5): the validation metric's best is ``p`` or more
        evaluations old and the last value is worse than it by more than ``min_delta`` (relative),
-       while the training loss fell at each evaluation since the best, and by at least
-       ``overfit_fall`` (relative) in all. A noisy rise counts: the metric need not get worse at
-       every evaluation. In ``"min"`` mode this widens the gap ``val - train``, reported in the
-       evidence. Evidence: ``val_start``, ``val_end``, ``train_start``, ``train_end`` (the values
-       at the best evaluation and now) and, in ``"min"`` mode, ``gap_start``, ``gap_end``.
+       while the training loss is still fitting: at its lowest since the best evaluation, and at
+       least ``overfit_fall`` (relative) below its value there. Noise counts on both sides: the
+       metric need not get worse at every evaluation, nor the training loss (a mean over the
+       epoch's batches) fall at every one. In ``"min"`` mode this widens the gap
+       ``val - train``, reported in the evidence. Evidence: ``val_start``, ``val_end``,
+       ``train_start``, ``train_end`` (the values at the best evaluation and now) and, in
+       ``"min"`` mode, ``gap_start``, ``gap_end``.
     2. ``plateau`` (``lr_factor`` 0.3): no improvement of the best value by more than
        ``min_delta`` (relative) for ``p`` evaluations; as in ``ReduceLROnPlateau``, smaller
        improvements do not move the best. Non-finite values never count as an improvement. Only
@@ -108,9 +109,8 @@ def _overfitting(
     best, last = val[best_index], val[-1]
     train_start, train_end = train[best_index], train[-1]
     worse = sign * (last - best) > rules.min_delta * abs(best)
-    since = train[best_index:]
-    # still fitting the training set: lower at each evaluation, and by a real margin overall
-    train_falls = all(after < before for before, after in pairwise(since)) and (
+    # still fitting the training set: at a new low, and by a real margin since the best evaluation
+    train_falls = train_end <= min(train[best_index:]) and (
         train_start - train_end >= rules.overfit_fall * abs(train_start)
     )
     if not (worse and train_falls):
