@@ -24,9 +24,11 @@ moved to 0.1 after a first run on the tuning seeds). The cases:
 A run is right when its first alarm is a right one and no wrong alarm follows (alarms: ``diverging``,
 ``too_high``, ``too_low``, ``overfitting``, and ``plateau`` in the plateau case; elsewhere ``plateau``,
 and ``overfitting`` on a healthy run, describe the validation curve and are listed, not judged).
-A run at another constant LR (0.001x to 100x) that ends within 1 point of the same seed's run at the
-good LR, or better, is not at fault: no LR alarm is right there too, a wrong-way alarm is still
-wrong, and recall leaves it out (the column "as good as 1x" counts these runs).
+A run whose fault did not show is judged apart: at another constant LR (0.001x to 100x), one that
+ends within 1 point of the same seed's run at the good LR, or better; in the plateau case, one whose
+validation loss still reaches its lowest fewer than 3 evaluations (the rules' patience) before the
+end. No alarm is right there too, a wrong alarm is still wrong, and recall leaves it out (the column
+"fault did not show" counts these runs).
 
 Epochs from onset to the right alarm: the onset is the first step for a wrong LR, the raise for a late
 divergence, the epoch of the lowest validation loss for overfitting, and the first epoch within 0.5% of
@@ -95,6 +97,8 @@ NONFINITE_SCORE = -100.0
 """The score of a run whose validation loss is not finite (a diverged run): below any real one."""
 AS_GOOD = 1.0
 """A run at another constant LR that ends within this many points of the good LR's is not at fault."""
+PATIENCE = 3
+"""Evaluations without improvement a plateau needs before it can be named (the rules' default)."""
 RAISE = 30.0
 """The late divergence multiplies the LR by this halfway through."""
 
@@ -177,12 +181,15 @@ class Outcome:
     good: float | None = None
 
     @property
-    def as_good(self) -> bool:
-        """A constant LR away from the good one that ends within ``AS_GOOD`` points of it (or better)."""
+    def no_fault(self) -> bool:
+        """The case's fault did not show: another constant LR that ended within ``AS_GOOD`` points of
+        the good LR's (or better), or a plateau case still reaching its lowest validation loss
+        fewer than ``PATIENCE`` evaluations before the end."""
         name = self.case.name
-        return (
-            name in MULTIPLES and name != "1x" and self.good is not None and self.score >= self.good - AS_GOOD
-        )
+        if name == "plateau":
+            return len(self.val) - onset(self.case, self.val) < PATIENCE
+        other_lr = name in MULTIPLES and name != "1x"
+        return other_lr and self.good is not None and self.score >= self.good - AS_GOOD
 
 
 class _Curve(pl.Callback):
@@ -272,8 +279,8 @@ def judge(outcome: Outcome) -> Verdict:
     else:
         wrong_early = 0
     first = found[0][0] if found else "none"
-    if outcome.as_good and not any(kind in LR_ALARMS for kind, _ in found):
-        return Verdict(first, True, 0, None)  # as good as the good LR: no alarm is right too
+    if outcome.no_fault and not any(kind in case.expected or kind in LR_ALARMS for kind, _ in found):
+        return Verdict(first, True, 0, None)  # the fault did not show: no alarm is right too
     if not case.expected:
         wrong = len(found)
         return Verdict(first, wrong == 0, wrong, None)
@@ -370,7 +377,7 @@ def case_lines(outcomes: list[Outcome]) -> list[str]:
     lines = [
         "| case | right alarm | runs right | "
         + " | ".join(f"first: {k}" for k in kinds)
-        + " | epochs from onset (median / max) | as good as 1x |",
+        + " | epochs from onset (median / max) | fault did not show |",
         "|---|---|---|" + "---|" * len(kinds) + "---|---|",
     ]
     for name in CASES:
@@ -381,10 +388,11 @@ def case_lines(outcomes: list[Outcome]) -> list[str]:
         firsts = Counter(v.first for v in verdicts)
         expected = " or ".join(f"`{k}`" for k in EXPECTED[name]) or "none (no LR alarm)"
         delays = [v.delay for v in verdicts if v.delay is not None]
+        hidden = str(sum(o.no_fault for o in mine)) if name in (*MULTIPLES, "plateau") else "—"
         lines.append(
             f"| {name} | {expected} | {_pct(sum(v.right for v in verdicts), len(mine))} | "
             + " | ".join(str(firsts.get(k, 0)) for k in kinds)
-            + f" | {_median_max(delays)} | {sum(o.as_good for o in mine) if name in MULTIPLES else '—'} |"
+            + f" | {_median_max(delays)} | {hidden} |"
         )
     return [*lines, ""]
 
@@ -435,7 +443,7 @@ def targets(
     worst_task = max(per_task, key=lambda item: item[1]) if per_task else ("—", 0.0)
     recalls = {}
     for kind in ("too_low", "too_high", "plateau", "overfitting"):
-        mine = [o for o in held if o.case.expected[:1] == (kind,) and not o.as_good]
+        mine = [o for o in held if o.case.expected[:1] == (kind,) and not o.no_fault]
         hit = sum(any(k in o.case.expected for k, _ in alarms(o)) for o in mine)
         recalls[kind] = hit / len(mine) if mine else 1.0
     worst_kind = min(recalls, key=recalls.__getitem__)
