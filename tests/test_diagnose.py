@@ -413,6 +413,17 @@ def test_periodic_spikes_are_too_high() -> None:
     assert found.evidence["loss_spikes"] == 8
 
 
+def test_spikes_along_steps_that_lean_downhill_are_hard_batches_not_a_high_lr() -> None:
+    losses = spiky()
+    overshooting = [-0.2 + 0.05 * (i % 3 - 1) for i in range(20)]  # mean -0.2: the steps overshoot
+    found = train(losses, step_alignments=overshooting)
+    assert found is not None and found.kind == "too_high" and "spiked" in found.message
+    downhill = [0.15 + 0.05 * (i % 3 - 1) for i in range(20)]  # mean +0.15: longer steps would help
+    assert train(losses, step_alignments=downhill) is None
+    flat = [0.05 * (i % 3 - 1) for i in range(20)]  # mean 0: nothing says the steps are too short
+    assert kind(train(losses, step_alignments=flat)) == "too_high"
+
+
 def test_single_batch_spikes_are_not_a_pattern() -> None:
     # One high batch loss at a time, however many, is the heavy tail of batch noise (a hard batch):
     # the next batches are back at the level, so the update did not throw the model off.

@@ -44,7 +44,8 @@ def diagnose_training(
        without a real fall (``trend_t > -trend_t``) while still near its start
        (``fall_from_scale < stuck_fall``) and, when ``step_alignments`` are given, the steps overshoot
        (``alignment_t <= -trend_t``), ``lr_factor`` 0.3; or ``spike_count`` loss spikes (each held
-       for ``spike_sustain`` steps), or
+       for ``spike_sustain`` steps) along steps that do not lean downhill (no positive mean
+       ``alignment``, when measured), or
        gradient-norm spikes (advice: clip with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with
        ``update_ratios``, a loss stuck at its start (``fall_from_scale < dead_fall`` after
        ``2 * window`` steps, no real trend) while the weights move and the steps do not point
@@ -195,7 +196,10 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
         and moving
         and overshooting
     )
-    loss_spiking = curve.loss_spikes >= rules.spike_count
+    # an update that overshoots makes the next gradient point back against it; the hard batches of a
+    # nearly fitted classifier spike too, while its steps still lean downhill
+    leaning_downhill = curve.alignment is not None and curve.alignment > 0
+    loss_spiking = curve.loss_spikes >= rules.spike_count and not leaning_downhill
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
     blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
     # a flat loss at its start while the weights move is stuck, unless the steps still point downhill
