@@ -1081,6 +1081,51 @@ def test_a_training_finding_is_reported_once_the_next_check_finds_the_same_kind(
     assert DiagnosticsState().confirm(high, DiagnosisRules(confirm_checks=1)) is high
 
 
+def test_the_state_decides_what_to_report_and_which_lr_change_to_make() -> None:
+    from lightning_lr.diagnose.state import DiagnosticsState
+
+    def decide(state: DiagnosticsState, found: Diagnosis, **kwargs: Any) -> tuple[Any, ...]:
+        settings = {"conflict": None, "lr": 0.1, "adjust": True, "max_adjustments": 2, **kwargs}
+        return tuple(state.decide(found, rules=RULES, check_every=10, **settings))
+
+    state = DiagnosticsState()
+    assert decide(state, finding("too_high", 0.3, 49)) == (True, 0.3, None)
+    assert decide(state, finding("too_high", 0.3, 59)) == (False, None, None)  # quiet for a window
+    assert decide(DiagnosticsState(), finding("too_high", 0.3, 49), adjust=False) == (True, None, None)
+    assert decide(DiagnosticsState(), finding("plateau", None, 49)) == (True, None, None)  # no LR advice
+    withheld = DiagnosticsState()
+    assert decide(withheld, finding("plateau", 0.3, 300), conflict="the weights barely move") == (
+        True,
+        None,
+        "the weights barely move",
+    )
+    assert withheld.withheld == [
+        {"step": 300, "kind": "plateau", "lr_factor": 0.3, "reason": "the weights barely move"}
+    ]
+    spent = DiagnosticsState()
+    spent.acted(finding("too_high", 0.3, 49), 0.3)
+    spent.acted(finding("too_high", 0.3, 99), 0.3)
+    assert decide(spent, finding("too_high", 0.3, 149), lr=0.01) == (True, None, None)  # none left
+
+
+def test_the_state_takes_its_levels_once_from_the_first_losses() -> None:
+    from lightning_lr.diagnose.state import DiagnosticsState
+
+    state = DiagnosticsState()
+    state.take_scale([NAN, 2.3, 2.3])
+    assert state.scale is None  # not finite: wait for a finite one
+    state.take_scale([2.3, 2.4, 2.2])
+    state.take_scale([0.1, 0.1, 0.1])
+    assert state.scale == 2.3
+    state.take_start([50.0, 2.0, 2.0, 2.0], step=13)  # the median, below the first loss
+    assert (state.initial, state.initial_step) == (2.0, 10)
+    state.take_start([1.0] * 4, step=40)
+    assert state.initial == 2.0  # kept until an LR change forgets it
+    state.acted(finding("too_high", 0.3, 40), 0.3)
+    state.take_start([1.0] * 4, step=60)
+    assert (state.initial, state.initial_step) == (1.0, 57)
+
+
 def test_the_state_is_plain_data_that_torch_loads_with_weights_only() -> None:
     import io
 

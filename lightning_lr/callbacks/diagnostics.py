@@ -29,7 +29,7 @@ from lightning_lr.diagnose import (
     diagnose_training,
 )
 from lightning_lr.diagnose.report import summarise
-from lightning_lr.diagnose.state import DiagnosticsState, start_level
+from lightning_lr.diagnose.state import DiagnosticsState
 
 
 class LRDiagnostics(pl.Callback):
@@ -203,21 +203,12 @@ class LRDiagnostics(pl.Callback):
         for pending, parts in self._packs.due(before):
             if "same" in parts:  # the average over ranks is 1 only when every rank found the same
                 self._train_loss.settle(parts["same"][0] == 1.0)
-            if "scale" in parts and self.state.scale is None:
-                scale = start_level(as_float32(parts["scale"]))
-                if math.isfinite(scale) and scale > 0:
-                    self.state.scale = scale
+            if "scale" in parts:
+                self.state.take_scale(as_float32(parts["scale"]))
             if pending.regime != self._regime:  # read before an LR change: the old regime's curve
                 continue
-            if "start" in parts and self.state.initial is None:
-                # the start level, so that "slow from the start" is told apart from "converged"; the
-                # first loss when lower, as an LR far too high blows the loss up within these steps
-                start = start_level(as_float32(parts["start"]))
-                if math.isfinite(start):
-                    self.state.initial, self.state.initial_step = (
-                        start,
-                        pending.step - self.rules.smoothing_steps + 1,
-                    )
+            if "start" in parts:
+                self.state.take_start(as_float32(parts["start"]), pending.step)
             if "window" in parts:
                 self._diagnose(trainer, pending, parts)
 
@@ -302,10 +293,17 @@ class LRDiagnostics(pl.Callback):
         shared = trainer.strategy.broadcast(None if found is None else (found.to_dict(), conflict), src=0)
         if shared is None:
             return
-        diagnosis, conflict = Diagnosis.from_dict(shared[0]), shared[1]
-        if not self.state.note(
-            diagnosis, lr=self._lr_now(trainer), rules=self.rules, check_every=self.check_every_n_steps
-        ):
+        diagnosis = Diagnosis.from_dict(shared[0])
+        decision = self.state.decide(
+            diagnosis,
+            conflict=shared[1],
+            lr=self._lr_now(trainer),
+            rules=self.rules,
+            check_every=self.check_every_n_steps,
+            adjust=self.action == "adjust",
+            max_adjustments=self.max_adjustments,
+        )
+        if not decision.report:
             return
         for logger in trainer.loggers:
             logger.log_metrics({f"diagnosis/{diagnosis.kind}": 1.0}, step=diagnosis.step)
@@ -313,15 +311,13 @@ class LRDiagnostics(pl.Callback):
             f"LRDiagnostics [{diagnosis.kind}] at step {diagnosis.step}: {diagnosis.message} "
             f"{diagnosis.advice}"
         )
-        factor = diagnosis.lr_factor
-        if self.action != "adjust" or factor is None or len(self.actions) >= self.max_adjustments:
-            return
-        if conflict is not None:
-            self.state.withhold(diagnosis, factor, conflict)
+        if decision.withheld is not None:
             rank_zero_info(
-                f"LRDiagnostics: did not multiply the LR by {factor:g} at step {diagnosis.step} "
-                f"({diagnosis.kind}): {conflict}."
+                f"LRDiagnostics: did not multiply the LR by {diagnosis.lr_factor:g} at step "
+                f"{diagnosis.step} ({diagnosis.kind}): {decision.withheld}."
             )
+        factor = decision.factor
+        if factor is None:
             return
         scale_lrs(trainer, factor)
         self.state.acted(diagnosis, factor)  # forgets the evidence about the old LR

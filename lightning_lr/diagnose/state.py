@@ -10,10 +10,11 @@ is new enough to report.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightning_lr.diagnose.actions import REVISIT
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules
@@ -51,6 +52,20 @@ def contradicts(kind: str, lr: float, *, found_high: float | None, found_low: fl
     if kind == "too_high" and found_low is not None:
         return lr < found_low * REVISIT
     return False
+
+
+class Decision(NamedTuple):
+    """What :meth:`DiagnosticsState.decide` made of a diagnosis.
+
+    Attributes:
+        report: whether to log and print it (new enough to report).
+        factor: the LR factor to apply now, or ``None`` for no change.
+        withheld: why a change it advised is not made, or ``None``.
+    """
+
+    report: bool
+    factor: float | None
+    withheld: str | None
 
 
 @dataclass
@@ -148,6 +163,64 @@ class DiagnosticsState:
         self.quiet_until[diagnosis.kind] = clock + pause
         self.diagnoses = [*self.diagnoses[-(KEEP - 1) :], diagnosis]
         return True
+
+    def decide(
+        self,
+        diagnosis: Diagnosis,
+        *,
+        conflict: str | None,
+        lr: float,
+        rules: DiagnosisRules,
+        check_every: int,
+        adjust: bool,
+        max_adjustments: int,
+    ) -> Decision:
+        """What to do with ``diagnosis``, found at ``lr``: report it, and change the LR or not.
+
+        It is reported when :meth:`note` finds it new enough. The LR changes by its ``lr_factor``
+        only when adjusting, with adjustments left, and no ``conflict`` (the reason
+        :func:`~lightning_lr.diagnose.check_action` gave against the change); a conflicting
+        change is recorded in ``withheld``. The caller applies the factor, then calls :meth:`acted`.
+
+        Example:
+            >>> state, rules = DiagnosticsState(), DiagnosisRules()
+            >>> low = Diagnosis("too_low", 59, 0, "Slow.", "Raise the LR.", 3.0, {})
+            >>> state.decide(low, conflict=None, lr=1e-4, rules=rules, check_every=10, adjust=True,
+            ...              max_adjustments=5)
+            Decision(report=True, factor=3.0, withheld=None)
+            >>> state.decide(low, conflict=None, lr=1e-4, rules=rules, check_every=10, adjust=True,
+            ...              max_adjustments=5).report  # the same kind, a check later: quiet
+            False
+        """
+        if not self.note(diagnosis, lr=lr, rules=rules, check_every=check_every):
+            return Decision(False, None, None)
+        factor = diagnosis.lr_factor
+        if not adjust or factor is None or len(self.actions) >= max_adjustments:
+            return Decision(True, None, None)
+        if conflict is not None:
+            self.withhold(diagnosis, factor, conflict)
+            return Decision(True, None, conflict)
+        return Decision(True, factor, None)
+
+    def take_scale(self, first: Sequence[float]) -> None:
+        """The loss scale, once: the :func:`start_level` of the run's first losses, if finite and positive."""
+        level = start_level(first)
+        if self.scale is None and math.isfinite(level) and level > 0:
+            self.scale = level
+
+    def take_start(self, first: Sequence[float], step: int) -> None:
+        """The start level of the current curve, once: the :func:`start_level` of its first losses,
+        the last at ``step``, so that "slow from the start" is told apart from "converged".
+
+        Example:
+            >>> state = DiagnosticsState()
+            >>> state.take_start([2.0, 2.1, 1.9], step=12)
+            >>> (state.initial, state.initial_step)
+            (2.0, 10)
+        """
+        level = start_level(first)
+        if self.initial is None and math.isfinite(level):
+            self.initial, self.initial_step = level, step - len(first) + 1
 
     def add_evaluation(self, train: float, val: float) -> None:
         self.eval_train = [*self.eval_train[-99:], train]
