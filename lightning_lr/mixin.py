@@ -119,12 +119,12 @@ class ConfigureOptimizersMixin:
         super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """Adds :class:`~lightning_lr.callbacks.OptimizerMode` for schedule-free optimizers.
+        """Adds :class:`~lightning_lr.OptimizerMode` for schedule-free optimizers.
 
         A callable optimizer hides its class, so it gets the callback too; the callback only
         switches optimizers that have ``train()``/``eval()``. A plateau schedule (or a torch
         scheduler built from a callable, which may be one) gets
-        :class:`~lightning_lr.callbacks.PlateauResume`, so that a resumed run
+        :class:`~lightning_lr.PlateauResume`, so that a resumed run
         lowers the LR on the same plateaus as an uninterrupted one, and a plateau schedule
         :class:`~lightning_lr.callbacks.plateau_monitor.PlateauMonitor`, which refuses a ``monitor``
         that was never logged, listing the metrics that were.

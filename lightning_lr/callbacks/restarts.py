@@ -26,7 +26,7 @@ class WarmRestarts(ScheduleOverlay):
 
         trainer:
           callbacks:
-            - class_path: lightning_lr.callbacks.WarmRestarts
+            - class_path: lightning_lr.WarmRestarts
               init_args: {cycle_steps: 2 epochs, cycle_mult: 2.0, peak_decay: 0.7}
     """
 

@@ -37,7 +37,7 @@ class FinderSettings:
     """How a range test sweeps, reads its curves and what the LR it picks is for; validated on construction.
 
     The one place the finder's options and their defaults are written: :func:`~lightning_lr.finder.find_lr`,
-    :class:`~lightning_lr.callbacks.LRFinder` and ``lightning-lr find-lr`` all take them from here.
+    :class:`~lightning_lr.LRFinder` and ``lightning-lr find-lr`` all take them from here.
 
     Args:
         min_lr: first LR of each sweep.

@@ -130,7 +130,7 @@ def find_lr(
     and clipping as ``trainer`` when given; no logger, no checkpoint, no callback of yours), and
     afterwards the model's weights and the torch, Python and NumPy random states are put back
     exactly as they were. To run the finder inside a fit, and under DDP, use the
-    :class:`~lightning_lr.callbacks.LRFinder` callback.
+    :class:`~lightning_lr.LRFinder` callback.
 
     Args:
         model: the LightningModule; its ``configure_optimizers`` builds the optimizer swept.
