@@ -35,22 +35,22 @@ from lightning_lr.diagnose.state import DiagnosticsState
 class LRDiagnostics(pl.Callback):
     """Diagnose the LR from the learning curves: diverging, too high, too low, plateau, overfitting.
 
-    Every ``check_every_n_steps`` optimizer steps the recent training losses (and gradient norms) go
-    through :func:`~lightning_lr.diagnose.diagnose_training`; after each validation the
+    Every ``check_every_n_steps`` optimizer steps the recent training losses (and gradient norms)
+    go through :func:`~lightning_lr.diagnose.diagnose_training`; after each validation the
     per-validation training and validation losses go through
     :func:`~lightning_lr.diagnose.diagnose_evaluations`. A training finding of ``too_high`` or
     ``too_low`` counts once the same kind is found at ``rules.confirm_checks`` checks in a row (two
-    by default: one unlucky window is not an alarm); ``diverging`` and a blow-up count at once. Each
-    finding is a :class:`~lightning_lr.diagnose.Diagnosis` with the numbers behind it and advice;
-    the callback keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, prints
-    one line each (rank zero), and a summary at the end of fit. With ``action="adjust"`` it also
-    applies the advice: it multiplies the LR of every group and the schedulers' base LRs by the
+    by default: one unlucky window is not an alarm); ``diverging`` counts at once. Each finding is a
+    :class:`~lightning_lr.diagnose.Diagnosis` with the numbers behind it and advice; the callback
+    keeps them in :attr:`diagnoses`, logs ``diagnosis/<kind>`` to the loggers, prints one line
+    each (rank zero), and a summary at the end of fit. With ``action="adjust"`` it also applies
+    the advice: it multiplies the LR of every group and the schedulers' base LRs by the
     diagnosis' ``lr_factor``, at most ``max_adjustments`` times, and records what it did in
     :attr:`actions`. An action is first checked against the latest training evidence
-    (:func:`~lightning_lr.diagnose.check_action`): the LR is never lowered while the training rules
-    find it too low or the weights barely move, nor raised while they find it too high or the run
-    diverging, nor brought back within 4x of an LR found wrong the other way earlier in the run.
-    Such an action is not taken; :attr:`withheld` records it and why.
+    (:func:`~lightning_lr.diagnose.check_action`): the LR is never lowered while the training
+    rules find it too low or the weights barely move, nor raised while they find it too high or
+    the run diverging, nor brought back within 4x of an LR found wrong the other way earlier in the
+    run. Such an action is not taken; :attr:`withheld` records it and why.
 
     What it finds and does is kept in :attr:`state`, a
     :class:`~lightning_lr.diagnose.DiagnosticsState` (plain data; its decisions, such as not

@@ -235,13 +235,12 @@ class DiagnosisRules:
             AdamW, the first step lifts the loss 2.3x to 9x at 10x the good LR and at most 1.1x at
             3x it.
         confirm_checks: ``too_high`` and ``too_low`` are reported (and acted on) only once the
-            training rules have found the same kind at this many checks in a row; ``diverging``, and
-            ``too_high`` from a blow-up (``blowup_factor``), are reported at once. Two consecutive
-            windows share most of their steps, so a true finding holds from one check to the next,
-            while one unlucky window does not: on the benchmark's tuning runs (regression, digits
-            and diabetes, seeds 0-1) two checks remove 6 of the 7 LR alarms on runs at a good LR and
-            lose 4 of the 60 runs at a wrong constant LR, for one check interval of delay. 1 reports
-            at once.
+            training rules have found the same kind at this many checks in a row; ``diverging`` is
+            reported at once. Two consecutive windows share most of their steps, so a true finding
+            holds from one check to the next, while one unlucky window does not: on the benchmark's
+            tuning runs (regression, digits and diabetes, seeds 0-1) two checks remove 6 of the 7
+            LR alarms on runs at a good LR and lose 4 of the 60 runs at a wrong constant LR, for one
+            check interval of delay. 1 reports at once.
         overfit_fall: ``overfitting`` only while the training loss fell by at least this fraction
             since the best evaluation, to its lowest since then. Memorising drives it down by a
             third or more in three evaluations; a loss on the noise floor of a too-high LR moves by

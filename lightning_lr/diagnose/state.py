@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 
 from lightning_lr.diagnose.actions import REVISIT
 from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules
-from lightning_lr.diagnose.training import counts_at_once
 
 KEEP = 200
 """Diagnoses, actions and withheld actions kept (the latest), and twice the evaluations kept."""
@@ -120,9 +119,8 @@ class DiagnosticsState:
         """What a training check found, kept back until the next checks find it too.
 
         ``found`` (what :func:`~lightning_lr.diagnose.diagnose_training` said at this check) is
-        returned once the same kind has been found at ``rules.confirm_checks`` checks in a row; a
-        divergence or a blow-up at once (:func:`~lightning_lr.diagnose.training.counts_at_once`).
-        Any other check (healthy, or another kind) starts the count again.
+        returned once the same kind has been found at ``rules.confirm_checks`` checks in a row;
+        ``diverging`` at once. Any other check (healthy, or another kind) starts the count again.
 
         Example:
             >>> state, rules = DiagnosticsState(), DiagnosisRules()
@@ -136,7 +134,7 @@ class DiagnosticsState:
         repeated = kind is not None and kind == self.streak_kind
         self.streak = self.streak + 1 if repeated else int(kind is not None)
         self.streak_kind = kind
-        if found is None or (self.streak < rules.confirm_checks and not counts_at_once(found, rules)):
+        if found is None or (found.kind != "diverging" and self.streak < rules.confirm_checks):
             return None
         return found
 

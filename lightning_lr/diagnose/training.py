@@ -201,7 +201,7 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     leaning_downhill = curve.alignment is not None and curve.alignment > 0
     loss_spiking = curve.loss_spikes >= rules.spike_count and not leaning_downhill
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
-    blown_up = _blows_up(curve.peak_to_start, curve.update_ratio, rules)
+    blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
     # a flat loss at its start while the weights move is stuck, unless the steps still point downhill
     # on average (a stuck model's point nowhere, or back): a slow start near a saddle leans downhill,
     # and cutting its LR would slow it further; a first window that flat may still be the slow start
@@ -294,37 +294,6 @@ def _too_low(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) -> 
         f"than it has since the start."
     )
     return Diagnosis("too_low", step, epoch, message, advice, 3.0, curve.evidence())
-
-
-def counts_at_once(diagnosis: Diagnosis, rules: DiagnosisRules) -> bool:
-    """Whether a training finding stands on one check, without waiting for the next to confirm it.
-
-    A divergence does, and so does a blow-up (a ``too_high`` whose window holds a loss past
-    ``blowup_factor`` times the loss scale while the weights move): one update threw the model far
-    from where it started, an event rather than a statistic of a noisy window, and the window may
-    lose it before the next check (an LR of 1.0 on MNIST-1D blows the loss up 3.7x right after its
-    warmup; ten steps later that step has left the window).
-
-    Example:
-        >>> rules = DiagnosisRules()
-        >>> blown = Diagnosis("too_high", 59, 1, "Blew up.", "Lower it.", 0.3, {"peak_to_start": 3.7})
-        >>> counts_at_once(blown, rules)
-        True
-        >>> bouncing = Diagnosis("too_high", 59, 1, "Bounces.", "Lower it.", 0.3, {"peak_to_start": 1.1})
-        >>> counts_at_once(bouncing, rules)
-        False
-    """
-    if diagnosis.kind == "diverging":
-        return True
-    evidence = diagnosis.evidence
-    peak = evidence.get("peak_to_start", 0.0)
-    return diagnosis.kind == "too_high" and _blows_up(peak, evidence.get("update_ratio"), rules)
-
-
-def _blows_up(peak_to_start: float, update_ratio: float | None, rules: DiagnosisRules) -> bool:
-    """A loss past ``blowup_factor`` times the scale while the weights move (stalled ones blow nothing up)."""
-    moving = update_ratio is None or update_ratio >= rules.stall_update_ratio
-    return peak_to_start > rules.blowup_factor and moving
 
 
 def _stalled(curve: _Curve, rules: DiagnosisRules) -> bool:
