@@ -253,7 +253,8 @@ def test_a_flat_loss_while_the_weights_move_is_a_stuck_model_too_high() -> None:
     later = {"step": 2 * WINDOW, "epoch": 3, "rules": RULES, "initial_loss": 2.30}
     found = diagnose_training(flat, **later, update_ratios=[1e-3] * 5)
     assert found is not None and found.kind == "too_high" and "stuck" in found.message
-    assert found.lr_factor == 0.3
+    # advice only: a lower LR does not revive it, and would slow a model that rests on a saddle
+    assert found.lr_factor is None and "Restart from the initial weights" in found.advice
     assert found.evidence["total_fall"] < RULES.dead_fall
     # the same flat loss with stalled weights is too low, and without ratios nothing is claimed
     assert kind(diagnose_training(flat, **later, update_ratios=[1e-5] * 5)) == "too_low"

@@ -49,7 +49,8 @@ def diagnose_training(
        gradient-norm spikes (advice: clip with ``gradient_clip_val``), ``lr_factor`` 0.5; or, with
        ``update_ratios``, a loss stuck at its start (``fall_from_scale < dead_fall`` after
        ``2 * window`` steps, no real trend) while the weights move and the steps do not point
-       downhill (no positive mean ``alignment``), ``lr_factor`` 0.3.
+       downhill (no positive mean ``alignment``), no ``lr_factor`` when that is the only reason
+       (advice only: restart at a lower LR).
     3. ``too_low`` (``lr_factor`` 3.0), with a full window: when ``update_ratios`` are given, a
        loss that does not really fall while the weights stall (median update ratio below
        ``stall_update_ratio``, and steps that point downhill when ``step_alignments`` are given;
@@ -244,11 +245,20 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
             f"the gradient norm spiked above {rules.grad_spike_factor:g}x its recent median on "
             f"{curve.grad_spikes} of the last {rules.window} steps"
         )
-    # A blow-up or a stuck loss needs a real cut; spikes on a curve that still learns need less.
+    # A blow-up or a stuck loss needs a real cut; spikes on a curve that still learns need less. A
+    # stuck loss alone is no reason to change the LR of this run: a lower LR does not revive dead
+    # units, and a model resting on a saddle (plain SGD on a small regression, steps that point
+    # nowhere) only slows down further. It is advised, not acted on (no ``lr_factor``).
     cut = blown_up or bouncing or dead
-    lr_factor = 0.3 if cut else 0.5
+    lr_factor: float | None = 0.3 if cut else 0.5
     advice = "Lower the LR about 3x (x0.3)" if cut else "Halve the LR (x0.5)"
-    if dead:
+    if dead and not (blown_up or bouncing or loss_spiking or grad_spiking):
+        lr_factor = None
+        advice = (
+            "Restart from the initial weights at a lower LR (x0.3): lowering it now does not revive a "
+            "stuck model, and would slow one that only rests on a saddle"
+        )
+    elif dead:
         advice += "; a stuck model may need restarting from its initial weights"
     if grad_spiking:
         advice += " and clip gradients, e.g. `Trainer(gradient_clip_val=1.0)`"
