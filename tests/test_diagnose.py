@@ -709,6 +709,9 @@ def test_a_metric_that_never_improved_while_the_weights_stall_is_too_low() -> No
         evaluations(FALLING[:3], STUCK[:3], update_ratio=2e-7) is None
     )  # needs the first and `patience` more
     assert evaluations(FALLING[:5], [1.0, 0.9, 0.9, 0.9, 0.9], update_ratio=2e-7).kind == "plateau"  # type: ignore[union-attr]
+    # a schedule that anneals the LR to zero stalls the weights on purpose: no too_low then
+    assert evaluations(FALLING[:5], STUCK, update_ratio=2e-7, lr_to_peak=0.05) is None
+    assert kind(evaluations(FALLING[:5], STUCK, update_ratio=2e-7, lr_to_peak=0.5)) == "too_low"
 
 
 def test_max_mode_reads_accuracy() -> None:

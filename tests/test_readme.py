@@ -264,7 +264,7 @@ CLAIMS: dict[str, tuple[list[str], Callable[[Run], None]]] = {
     ),
     "lightning-lr fit --config configs/mnist1d.yaml --model.init_args.lr=1.0": (
         WRONG_LR,
-        _diagnosed("too_high", "Lower the LR about 3x"),
+        _diagnosed("too_high", "Restart from the initial weights at a lower LR"),
     ),
     "lightning-lr fit --config my_config.yaml": (TINY_FIT, check_quickstart_fit),
     "lightning-lr plot-schedule --config my_config.yaml -o schedule.png": (

@@ -259,6 +259,7 @@ class LRDiagnostics(pl.Callback):
                 rules=self.rules,
                 mode=self.mode,
                 update_ratio=self.state.latest_ratio,
+                lr_to_peak=self._lr_now(trainer) / self.state.peak_lr if self.state.peak_lr > 0 else None,
             )
         self._handle(trainer, found)
 

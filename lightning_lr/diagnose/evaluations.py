@@ -22,6 +22,7 @@ def diagnose_evaluations(
     rules: DiagnosisRules,
     mode: Mode = "min",
     update_ratio: float | None = None,
+    lr_to_peak: float | None = None,
 ) -> Diagnosis | None:
     """Read one value per validation run; return ``overfitting``, ``plateau``, ``too_low`` or None.
 
@@ -47,7 +48,8 @@ def diagnose_evaluations(
        ``||w_new - w_old|| / ||w_old||``) is below ``stall_update_ratio``: the weights barely
        move. Without that evidence a metric that never improved gives no diagnosis here; the
        training rules tell a too-low LR from a too-high one. Evidence: ``first_value``,
-       ``best_value``, ``last_value``, ``evaluations``, ``update_ratio``.
+       ``best_value``, ``last_value``, ``evaluations``, ``update_ratio``. Not while a schedule
+       anneals the LR (``lr_to_peak`` below ``annealed_below``), as in the training rules.
 
     Args:
         train_losses: training loss averaged since the previous validation run, one per run.
@@ -57,6 +59,7 @@ def diagnose_evaluations(
         rules: the thresholds.
         mode: ``"min"`` when a lower metric is better (a loss), ``"max"`` when higher is (accuracy).
         update_ratio: the median update ratio of the latest training window, when measured.
+        lr_to_peak: the current LR over the run's peak LR, when known.
 
     Returns:
         The diagnosis of the highest priority that applies, or ``None``.
@@ -92,6 +95,8 @@ def diagnose_evaluations(
         )
     if update_ratio is not None:
         update_ratio = check_real("update_ratio", update_ratio)
+    if lr_to_peak is not None and check_real("lr_to_peak", lr_to_peak) < rules.annealed_below:
+        update_ratio = None  # annealed on purpose: a stalled metric says nothing about a too-low LR
     return (
         _overfitting(train, val, step=step, epoch=epoch, rules=rules, mode=mode)
         or _plateau(val, step=step, epoch=epoch, rules=rules, mode=mode)
