@@ -8,17 +8,15 @@ import warnings
 from typing import Any
 
 from lightning_lr import schedules
-from lightning_lr.callbacks import (
-    DivergenceGuard,
-    LRDiagnostics,
-    LRFinder,
-    LRLogger,
-    LRWarmup,
-    OptimizerMode,
-    PlateauResume,
-    ScheduleOverlay,
-    WarmRestarts,
-)
+from lightning_lr.callbacks.diagnostics import LRDiagnostics
+from lightning_lr.callbacks.finder import LRFinder
+from lightning_lr.callbacks.guard import DivergenceGuard
+from lightning_lr.callbacks.lr_logger import LRLogger
+from lightning_lr.callbacks.optimizer_mode import OptimizerMode
+from lightning_lr.callbacks.overlay import ScheduleOverlay
+from lightning_lr.callbacks.plateau_resume import PlateauResume
+from lightning_lr.callbacks.restarts import WarmRestarts
+from lightning_lr.callbacks.warmup import LRWarmup
 from lightning_lr.checkpoint_io import AtomicCheckpointIO
 from lightning_lr.finder import LRFinderResult, find_lr
 from lightning_lr.lengths import Length, RunLength, run_length_from_trainer

@@ -80,5 +80,19 @@ def test_the_warmup_callbacks_old_name_warns_for_one_release() -> None:
         assert old is lightning_lr.LRWarmup
         assert "Warmup" not in face.__all__
     assert lightning_lr.LRWarmup(4).state_key == "Warmup[warmup]"  # checkpoints written before resume
+
+
+def test_the_callbacks_have_one_public_path_and_their_old_one_warns_for_one_release() -> None:
+    import lightning_lr.callbacks
+
+    callbacks = [name for name in lightning_lr.__all__ if name in lightning_lr.callbacks._MOVED]
+    assert sorted(callbacks) == sorted(lightning_lr.callbacks._MOVED)  # every callback is on the face
+    assert lightning_lr.callbacks.__all__ == []
+    for name in callbacks:
+        with pytest.warns(DeprecationWarning, match=rf"import it as `lightning_lr\.{name}`"):
+            old = getattr(lightning_lr.callbacks, name)
+        assert old is getattr(lightning_lr, name)
+    with pytest.raises(AttributeError):
+        lightning_lr.callbacks.NoSuchCallback  # noqa: B018
     with pytest.raises(AttributeError):
         lightning_lr.NoSuchName  # noqa: B018

@@ -1,21 +1,26 @@
 """Trainer callbacks of lightning_lr, one module each.
 
 Their one public path is the package face: ``from lightning_lr import LRLogger``, and
-``class_path: lightning_lr.LRLogger`` in a config.
+``class_path: lightning_lr.LRLogger`` in a config. The names this package used to re-export still
+resolve here, with a deprecation warning, for one release.
 """
 
+import importlib
 import warnings
 from typing import Any
 
-from lightning_lr.callbacks.diagnostics import LRDiagnostics
-from lightning_lr.callbacks.finder import LRFinder
-from lightning_lr.callbacks.guard import DivergenceGuard
-from lightning_lr.callbacks.lr_logger import LRLogger
-from lightning_lr.callbacks.optimizer_mode import OptimizerMode
-from lightning_lr.callbacks.overlay import ScheduleOverlay
-from lightning_lr.callbacks.plateau_resume import PlateauResume
-from lightning_lr.callbacks.restarts import WarmRestarts
-from lightning_lr.callbacks.warmup import LRWarmup
+_MOVED = {
+    "DivergenceGuard": "guard",
+    "LRDiagnostics": "diagnostics",
+    "LRFinder": "finder",
+    "LRLogger": "lr_logger",
+    "LRWarmup": "warmup",
+    "OptimizerMode": "optimizer_mode",
+    "PlateauResume": "plateau_resume",
+    "ScheduleOverlay": "overlay",
+    "WarmRestarts": "restarts",
+}
+"""The callbacks, by class name, and the module of this package that defines each."""
 
 
 def __getattr__(name: str) -> Any:
@@ -26,19 +31,18 @@ def __getattr__(name: str) -> Any:
             DeprecationWarning,
             stacklevel=2,
         )
-        return LRWarmup
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        name = "LRWarmup"
+    elif name in _MOVED:
+        warnings.warn(
+            f"`lightning_lr.callbacks.{name}` is deprecated and will be removed: import it as "
+            f"`lightning_lr.{name}`, its one public path.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MOVED[name]}"), name)
 
 
-__all__ = [
-    "DivergenceGuard",
-    "LRDiagnostics",
-    "LRFinder",
-    "LRLogger",
-    "LRWarmup",
-    "OptimizerMode",
-    "PlateauResume",
-    "ScheduleOverlay",
-    "WarmRestarts",
-]
-"""What the face re-exports (``lightning_lr.<Name>`` is where they are documented and configured)."""
+__all__: list[str] = []
+"""Nothing: the callbacks are exported by the face, ``lightning_lr.<Name>``."""
