@@ -28,7 +28,7 @@ diagnosis comes back at the next check.
 """
 
 from lightning_lr.diagnose.actions import check_action
-from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, DiagnosisRules, Kind, Mode
+from lightning_lr.diagnose.diagnosis import KINDS, Diagnosis, Kind, Mode
 from lightning_lr.diagnose.divergence import (
     GuardState,
     LossLevel,
@@ -37,6 +37,7 @@ from lightning_lr.diagnose.divergence import (
     update_level,
 )
 from lightning_lr.diagnose.evaluations import diagnose_evaluations
+from lightning_lr.diagnose.rules import DiagnosisRules
 from lightning_lr.diagnose.state import DiagnosticsState
 from lightning_lr.diagnose.training import diagnose_training
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 
 from lightning_lr.diagnose._stats import _mean_t, _spikes, _trend
-from lightning_lr.diagnose.diagnosis import DiagnosisRules
+from lightning_lr.diagnose.rules import DiagnosisRules
 
 _MAD_TO_STD = 1.4826
 """Median absolute deviation to standard deviation, for normal noise (1 / Phi^-1(3/4))."""

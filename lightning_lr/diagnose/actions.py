@@ -10,7 +10,8 @@ acting.
 from __future__ import annotations
 
 from lightning_lr._validate import check_real
-from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
+from lightning_lr.diagnose.diagnosis import Diagnosis
+from lightning_lr.diagnose.rules import DiagnosisRules, _check_rules
 
 REVISIT = 4.0
 """An action may not bring the LR within this factor of an LR found wrong the other way in the run.

@@ -10,7 +10,8 @@ import math
 from collections.abc import Iterable
 
 from lightning_lr._validate import check_choice, check_floats, check_int, check_real, fail
-from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, Mode, _check_rules
+from lightning_lr.diagnose.diagnosis import Diagnosis, Mode
+from lightning_lr.diagnose.rules import DiagnosisRules, _check_rules
 
 
 def diagnose_evaluations(
@@ -95,12 +96,14 @@ def diagnose_evaluations(
         )
     if update_ratio is not None:
         update_ratio = check_real("update_ratio", update_ratio)
-    if lr_to_peak is not None and check_real("lr_to_peak", lr_to_peak) < rules.annealed_below:
-        update_ratio = None  # annealed on purpose: a stalled metric says nothing about a too-low LR
+    # a schedule annealing the LR stalls the weights on purpose: that says nothing of a too-low LR
+    annealed = lr_to_peak is not None and check_real("lr_to_peak", lr_to_peak) < rules.annealed_below
     return (
         _overfitting(train, val, step=step, epoch=epoch, rules=rules, mode=mode)
         or _plateau(val, step=step, epoch=epoch, rules=rules, mode=mode)
-        or _never_improved(val, step=step, epoch=epoch, rules=rules, mode=mode, update_ratio=update_ratio)
+        or _never_improved(
+            val, step=step, epoch=epoch, rules=rules, mode=mode, update_ratio=update_ratio, annealed=annealed
+        )
     )
 
 
@@ -183,10 +186,17 @@ def _plateau(
 
 
 def _never_improved(
-    val: list[float], *, step: int, epoch: int, rules: DiagnosisRules, mode: Mode, update_ratio: float | None
+    val: list[float],
+    *,
+    step: int,
+    epoch: int,
+    rules: DiagnosisRules,
+    mode: Mode,
+    update_ratio: float | None,
+    annealed: bool,
 ) -> Diagnosis | None:
     best_index = _best_index(val, rules=rules, mode=mode)
-    if best_index is None or update_ratio is None or not update_ratio < rules.stall_update_ratio:
+    if annealed or best_index is None or update_ratio is None or not update_ratio < rules.stall_update_ratio:
         return None
     best = val[best_index]
     start, first = _first(val)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from lightning_lr.diagnose.actions import REVISIT
-from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules
+from lightning_lr.diagnose.diagnosis import Diagnosis
+from lightning_lr.diagnose.rules import DiagnosisRules
 
 KEEP = 200
 """Diagnoses, actions and withheld actions kept (the latest), and twice the evaluations kept."""

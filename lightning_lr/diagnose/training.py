@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from lightning_lr._validate import check_floats, check_int, check_number, fail
 from lightning_lr.diagnose._stats import _running_medians
 from lightning_lr.diagnose._window import _Curve, _read_curve
-from lightning_lr.diagnose.diagnosis import Diagnosis, DiagnosisRules, _check_rules
+from lightning_lr.diagnose.diagnosis import Diagnosis
+from lightning_lr.diagnose.rules import DiagnosisRules, _check_rules
 
 
 def diagnose_training(
@@ -197,17 +198,17 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
         and moving
         and overshooting
     )
-    # an update that overshoots makes the next gradient point back against it; the hard batches of a
-    # nearly fitted classifier spike too, while its steps still lean downhill
-    leaning_downhill = curve.alignment is not None and curve.alignment > 0
-    loss_spiking = curve.loss_spikes >= rules.spike_count and not leaning_downhill
+    # steps that lean downhill (positive mean alignment) would have lowered the loss further if
+    # longer: an update that overshoots makes the next gradient point back against it instead. The
+    # hard batches of a nearly fitted classifier spike while its steps still lean downhill.
+    downhill = curve.alignment is not None and curve.alignment > 0
+    loss_spiking = curve.loss_spikes >= rules.spike_count and not downhill
     grad_spiking = curve.grad_spikes is not None and curve.grad_spikes >= rules.spike_count
     blown_up = curve.peak_to_start > rules.blowup_factor and moving  # stalled weights blow nothing up
     # a flat loss at its start while the weights move is stuck, unless the steps still point downhill
     # on average (a stuck model's point nowhere, or back): a slow start near a saddle leans downhill,
     # and cutting its LR would slow it further; a first window that flat may still be the slow start
     # of a deep network, the second is not
-    downhill = _aligned(curve, rules) or (curve.alignment is not None and curve.alignment > 0)
     dead = (
         curve.update_ratio is not None
         and moving
@@ -252,14 +253,14 @@ def _too_high(curve: _Curve, *, step: int, epoch: int, rules: DiagnosisRules) ->
     cut = blown_up or bouncing or dead
     lr_factor: float | None = 0.3 if cut else 0.5
     advice = "Lower the LR about 3x (x0.3)" if cut else "Halve the LR (x0.5)"
-    if dead and not (blown_up or bouncing or loss_spiking or grad_spiking):
+    if dead:
+        advice += "; a stuck model may need restarting from its initial weights"
+    if dead and not (blown_up or bouncing or loss_spiking or grad_spiking):  # stuck, and nothing else
         lr_factor = None
         advice = (
             "Restart from the initial weights at a lower LR (x0.3): lowering it now does not revive a "
             "stuck model, and would slow one that only rests on a saddle"
         )
-    elif dead:
-        advice += "; a stuck model may need restarting from its initial weights"
     if grad_spiking:
         advice += " and clip gradients, e.g. `Trainer(gradient_clip_val=1.0)`"
     elif loss_spiking:
