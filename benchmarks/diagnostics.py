@@ -70,6 +70,7 @@ import lightning.pytorch as pl
 from benchmarks._common import WORKERS, run_all
 from benchmarks._diagnostic_tasks import TASKS, Variant, build, steps_per_epoch
 from lightning_lr import LRDiagnostics
+from lightning_lr.diagnose import DiagnosisRules
 from lightning_lr.schedules import Constant, Join, LinearSchedule, Schedule, WarmupStableDecay
 
 LR_ALARMS = ("diverging", "too_high", "too_low")
@@ -100,8 +101,6 @@ NONFINITE_SCORE = -100.0
 """The score of a run whose validation loss is not finite (a diverged run): below any real one."""
 AS_GOOD = 1.0
 """A run at another constant LR that ends within this many points of the good LR's is not at fault."""
-PATIENCE = 3
-"""Evaluations without improvement a plateau needs before it can be named (the rules' default)."""
 RAISE = 30.0
 """The late divergence multiplies the LR by this halfway through."""
 
@@ -187,10 +186,10 @@ class Outcome:
     def no_fault(self) -> bool:
         """The case's fault did not show: another constant LR that ended within ``AS_GOOD`` points of
         the good LR's (or better), or a plateau case still reaching its lowest validation loss
-        fewer than ``PATIENCE`` evaluations before the end."""
+        fewer than the rules' ``patience`` evaluations before the end."""
         name = self.case.name
         if name == "plateau":
-            return len(self.val) - onset(self.case, self.val) < PATIENCE
+            return len(self.val) - onset(self.case, self.val) < DiagnosisRules().patience
         other_lr = name in MULTIPLES and name != "1x"
         return other_lr and self.good is not None and self.score >= self.good - AS_GOOD
 

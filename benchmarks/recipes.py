@@ -90,6 +90,7 @@ def run(quick: bool = False) -> list[str]:
     seeds = (0,) if quick else (0, 1, 2)
     budget, long = (2, 2) if quick else (10, 30)
     limit = 3 if quick else None
+
     def peak(schedule: Schedule, epochs: int) -> Callable[[int], float | None]:
         return lambda seed: finder_peak(seed, schedule, epochs)
 
